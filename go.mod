@@ -1,6 +1,6 @@
 module github.com/discodo-go/discodo
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/dolthub/maphash v0.1.0 // indirect
