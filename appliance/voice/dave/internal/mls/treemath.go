@@ -92,7 +92,7 @@ func copath(x, n uint32) []uint32 {
 // isInSubtree reports whether node x lies in the subtree rooted at node a.
 func isInSubtree(a, x uint32) bool {
 	k := level(a)
-	return x>>(k+1) == a>>(k+1)
+	return level(x) <= k && x>>(k+1) == a>>(k+1)
 }
 
 func leafNode(leaf uint32) uint32 { return 2 * leaf }
