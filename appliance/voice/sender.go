@@ -1,0 +1,189 @@
+package voice
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// FrameSource is the seam to the player (pull model: the connection owns
+// the 20 ms clock).
+type FrameSource interface {
+	// NextFrame writes the next 20 ms Opus frame (48 kHz, stereo) into buf
+	// (len(buf) >= MaxOpusFrame = 4000) and returns its length. 0 means
+	// "nothing to play now". Called only from the connection's send loop,
+	// once per grid slot, only while the connection is ready to send.
+	NextFrame(buf []byte) int
+}
+
+// E2EE is the seam to DAVE (consumer-defined; dave.Session satisfies it).
+type E2EE interface {
+	// Start is called with op 4's dave_protocol_version after every fresh Identify.
+	Start(protocolVersion int) error
+	// Handle gets every DAVE gateway message: JSON ops 11, 13, 21, 22, 24 with
+	// the raw JSON "d"; binary ops 25, 27, 29, 30 with the body after the
+	// 3-byte server header (seq, opcode).
+	Handle(op int, payload []byte) error
+	// EncryptOpus appends to dst what goes into the RTP payload for this Opus
+	// frame: a DAVE frame once a transition to v1 executed, else opus as is.
+	// Must not allocate when dst has capacity. Called from the send loop.
+	EncryptOpus(dst, opus []byte) ([]byte, error)
+}
+
+// FrameInterval is the length of one Opus frame and one grid slot.
+const FrameInterval = 20 * time.Millisecond
+
+// silenceFrames is how many F8 FF FE frames follow the end of audio (§2.2).
+const silenceFrames = 5
+
+// silence is the Opus frame sent after audio stops (§2.2).
+var silence = [3]byte{0xF8, 0xFF, 0xFE}
+
+// sendLoop is the 20 ms send path of one ready voice session. It pulls a
+// frame per grid slot, wraps it (E2EE, RTP, transport AEAD) and writes the
+// packet. It is run by one goroutine; nothing in it allocates per frame.
+//
+// The grid is absolute: slot n is due at start + n·20 ms, so timer jitter
+// does not accumulate. A wake-up less than a slot late sends at once; after
+// a stall of a slot or more, the slots that passed are skipped (counted in
+// Stats.Skipped) and the loop waits for the next slot boundary: never a
+// burst, and every packet but the stalled one leaves on the grid.
+type sendLoop struct {
+	source   *atomic.Pointer[FrameSource]
+	pk       *packetizer
+	e2ee     E2EE                   // nil: payload is the Opus frame
+	write    func(pkt []byte) error // one UDP datagram
+	speaking func(on bool) error    // op 5 on the gateway
+	stats    *counters
+	log      *slog.Logger
+
+	speakingOn  bool
+	silenceLeft int
+
+	opus []byte // MaxOpusFrame
+	dave []byte // cap maxPayload
+	pkt  []byte // cap maxPacket
+}
+
+func newSendLoop(s *sendLoop) *sendLoop {
+	s.opus = make([]byte, MaxOpusFrame)
+	s.dave = make([]byte, 0, maxPayload)
+	s.pkt = make([]byte, 0, maxPacket)
+	return s
+}
+
+// run sends until ctx ends or the packetizer is exhausted
+// (ErrNonceExhausted). Other errors are counted and logged, never fatal:
+// a lost datagram is better than a torn-down call.
+func (s *sendLoop) run(ctx context.Context) error {
+	start := time.Now()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	defer s.stopSpeaking()
+	for n := int64(0); ; n++ {
+		due := start.Add(time.Duration(n) * FrameInterval)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+		if late := time.Since(due); late >= FrameInterval {
+			// A stall (slow source, descheduled process): the slots that
+			// passed are skipped and the next one is waited for, so
+			// packets never leave back to back.
+			next := (time.Since(start) + FrameInterval - 1) / FrameInterval
+			s.stats.skipped.Add(uint64(int64(next) - n))
+			n = int64(next) - 1
+			continue
+		}
+		if err := s.slot(); err != nil {
+			return err
+		}
+	}
+}
+
+// slot does the work of one grid slot.
+func (s *sendLoop) slot() error {
+	n := 0
+	if src := s.source.Load(); src != nil && *src != nil {
+		n = (*src).NextFrame(s.opus)
+		if n < 0 || n > len(s.opus) {
+			s.stats.dropped.Add(1)
+			s.log.Warn("voice: frame source returned a bad length", "n", n)
+			n = 0
+		}
+	}
+	if n > 0 {
+		if !s.speakingOn {
+			s.setSpeaking(true)
+		}
+		s.silenceLeft = silenceFrames
+		payload := s.opus[:n]
+		if s.e2ee != nil {
+			var err error
+			payload, err = s.e2ee.EncryptOpus(s.dave[:0], payload)
+			if err != nil {
+				s.stats.dropped.Add(1)
+				s.log.Warn("voice: E2EE refused a frame", "err", err)
+				return nil
+			}
+		}
+		if err := s.send(payload); err != nil {
+			return err
+		}
+		s.stats.frames.Add(1)
+		return nil
+	}
+	if s.silenceLeft == 0 {
+		return nil
+	}
+	// Silence frames go out without DAVE: receivers let exactly this
+	// 3-byte frame through (§2.2).
+	if err := s.send(silence[:]); err != nil {
+		return err
+	}
+	s.stats.silence.Add(1)
+	s.silenceLeft--
+	if s.silenceLeft == 0 {
+		s.setSpeaking(false)
+	}
+	return nil
+}
+
+func (s *sendLoop) send(payload []byte) error {
+	pkt, err := s.pk.seal(s.pkt[:0], payload)
+	if err != nil {
+		if errors.Is(err, ErrNonceExhausted) {
+			return err
+		}
+		s.stats.dropped.Add(1)
+		s.log.Warn("voice: cannot seal frame", "err", err)
+		return nil
+	}
+	if err := s.write(pkt); err != nil {
+		s.stats.sendErrors.Add(1)
+		s.log.Debug("voice: UDP write failed", "err", err)
+	}
+	return nil
+}
+
+func (s *sendLoop) setSpeaking(on bool) {
+	s.speakingOn = on
+	if err := s.speaking(on); err != nil {
+		s.log.Debug("voice: speaking not sent", "on", on, "err", err)
+	}
+}
+
+// stopSpeaking clears the speaking flag when the loop stops mid-spurt.
+func (s *sendLoop) stopSpeaking() {
+	if s.speakingOn {
+		s.setSpeaking(false)
+	}
+}
