@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"slices"
 )
 
 // ErrRemoved is returned by ProcessCommit when the commit removes us: the
@@ -61,7 +62,7 @@ func (g *Group) ProcessCommit(msg *Message, lookup func(ref []byte) (CachedPropo
 	if err != nil {
 		return nil, err
 	}
-	if next.tree.Leaf(g.own) == nil {
+	if slices.Contains(a.removed, g.own) {
 		return nil, ErrRemoved
 	}
 	if a.pathRequired && c.Commit.Path == nil {

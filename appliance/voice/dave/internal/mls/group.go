@@ -247,6 +247,7 @@ type CachedProposal struct {
 // applied is what applying a commit's proposals to a tree yields.
 type applied struct {
 	added        []uint32
+	removed      []uint32
 	addedKPs     []*KeyPackage
 	pathRequired bool
 	psks         []PreSharedKeyID
@@ -303,6 +304,7 @@ func (g *Group) applyProposals(tree *Tree, props []CachedProposal, committer uin
 			return a, fmt.Errorf("%w: remove of leaf %d", ErrInvalidCommit, r)
 		}
 		seen[r] = true
+		a.removed = append(a.removed, r)
 		tree.removeLeaf(r)
 		a.pathRequired = true
 	}
