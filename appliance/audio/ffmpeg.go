@@ -3,11 +3,10 @@ package audio
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -31,30 +30,40 @@ func ffmpegPath(p string) string {
 	return found
 }
 
-// ffmpegDecoder pipes the stream through an ffmpeg process that writes
-// 48 kHz stereo float32 (f32le). The process lives until Close (or EOF);
-// exec's own goroutine copies the input to its stdin and is waited for by
-// cmd.Wait. Seeking restarts the process on the rewound input with -ss
-// before -i, which ffmpeg makes sample-accurate by decoding and
-// discarding up to the target.
+// ffmpegDecoder pipes the stream through an ffmpeg process that writes a
+// WAV stream (float32, 48 kHz, the source's channel count), read by the
+// WAV decoder: mono and multichannel sources are then converted exactly as
+// the native formats are. A regular file is handed to ffmpeg as
+// /dev/fd/3, so that ffmpeg can seek in it (MP4 files with the index at
+// the end need that); anything else goes through its stdin, copied by
+// exec's own goroutine that cmd.Wait waits for. The process lives until
+// EOF or Close.
+//
+// Seeking restarts the process with -ss before -i: ffmpeg seeks in a file
+// and decodes-and-discards up to the target (sample-accurate); on stdin
+// the input is rewound first, which needs a seekable source.
 type ffmpegDecoder struct {
 	in     *input
-	start  int64 // input offset of the stream
+	file   *os.File // the source when it is a regular file
+	start  int64    // input offset of the stream
 	path   string
 	name   string
 	cmd    *exec.Cmd
-	out    io.ReadCloser
+	stdout io.ReadCloser
 	stderr *tailBuffer
-	raw    []byte
-	rawN   int // bytes held in raw (a partial sample)
-	eof    bool
+	wav    *wavDecoder
 }
 
 func openFFmpeg(ctx context.Context, in *input, path, name string) (Decoder, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	d := &ffmpegDecoder{in: in, start: in.off, path: path, name: name, raw: make([]byte, nativeChunk*8)}
+	d := &ffmpegDecoder{in: in, start: in.off, path: path, name: name}
+	if f, ok := in.src.(*os.File); ok && in.seekable() {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			d.file = f
+		}
+	}
 	if err := d.startProcess(0); err != nil {
 		return nil, err
 	}
@@ -66,9 +75,17 @@ func (d *ffmpegDecoder) startProcess(at int64) error {
 	if at > 0 {
 		args = append(args, "-ss", strconv.FormatFloat(float64(at)/SampleRate, 'f', 6, 64))
 	}
-	args = append(args, "-i", "pipe:0", "-vn", "-f", "f32le", "-ar", "48000", "-ac", "2", "pipe:1")
+	source := "pipe:0"
+	if d.file != nil {
+		source = "file:/dev/fd/3"
+	}
+	args = append(args, "-i", source, "-vn", "-f", "wav", "-c:a", "pcm_f32le", "-ar", "48000", "pipe:1")
 	cmd := exec.Command(d.path, args...)
-	cmd.Stdin = d.in
+	if d.file != nil {
+		cmd.ExtraFiles = []*os.File{d.file}
+	} else {
+		cmd.Stdin = d.in
+	}
 	// After a kill, Wait gives exec's stdin copier this long to notice.
 	cmd.WaitDelay = time.Second
 	d.stderr = &tailBuffer{max: 4096}
@@ -80,60 +97,52 @@ func (d *ffmpegDecoder) startProcess(at int64) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("audio: starting ffmpeg: %w", err)
 	}
-	d.cmd, d.out, d.rawN, d.eof = cmd, out, 0, false
+	d.cmd, d.stdout = cmd, out
+	wav, err := openWAV(newInput(out))
+	if err != nil {
+		d.stop()
+		return d.failure(err)
+	}
+	if wav.h.rate != SampleRate {
+		d.stop()
+		return fmt.Errorf("%w: ffmpeg wrote %d Hz", ErrMalformed, wav.h.rate)
+	}
+	d.wav = wav
 	return nil
 }
 
+// failure names what ffmpeg said when its output ended or broke.
+func (d *ffmpegDecoder) failure(err error) error {
+	msg := strings.TrimSpace(d.stderr.String())
+	if msg == "" {
+		return fmt.Errorf("%w: ffmpeg output for %s: %v", ErrMalformed, d.name, err)
+	}
+	return fmt.Errorf("%w: ffmpeg could not decode %s: %s", ErrMalformed, d.name, msg)
+}
+
 func (d *ffmpegDecoder) format() Format {
-	return Format{Codec: "ffmpeg", SampleRate: SampleRate, Channels: Channels}
+	return Format{Codec: "ffmpeg", SampleRate: SampleRate, Channels: d.wav.h.channels}
 }
 
 func (d *ffmpegDecoder) length() (int64, bool) { return 0, false }
 
 func (d *ffmpegDecoder) read(dst []float32) (int, error) {
-	if d.eof {
-		return 0, io.EOF
+	n, err := d.wav.read(dst)
+	if err == nil {
+		return n, nil
 	}
-	want := min(len(dst)*4, len(d.raw))
-	want -= want % 8
-	for d.rawN < 8 {
-		n, err := d.out.Read(d.raw[d.rawN:want])
-		d.rawN += n
-		if err != nil {
-			if d.rawN >= 8 {
-				break
-			}
-			return 0, d.finish(err)
-		}
+	if d.cmd == nil {
+		return 0, err
 	}
-	samples := d.rawN / 8 * 2
-	for i := range samples {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(d.raw[4*i:]))
-	}
-	used := samples * 4
-	d.rawN = copy(d.raw, d.raw[used:d.rawN])
-	return samples, nil
-}
-
-// finish waits for the process at the end of its output and turns its exit
-// into io.EOF or an error naming what ffmpeg said.
-func (d *ffmpegDecoder) finish(readErr error) error {
-	d.eof = true
-	err := d.cmd.Wait()
+	werr := d.cmd.Wait()
 	d.cmd = nil
-	if err != nil {
-		msg := strings.TrimSpace(d.stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("%w: ffmpeg could not decode %s: %s", ErrMalformed, d.name, msg)
+	if werr != nil || !errors.Is(err, io.EOF) {
+		return 0, d.failure(errors.Join(err, werr))
 	}
-	if !errors.Is(readErr, io.EOF) {
-		return readErr
-	}
-	return io.EOF
+	return 0, io.EOF
 }
 
+// stop kills the process and waits for it.
 func (d *ffmpegDecoder) stop() {
 	if d.cmd == nil {
 		return
@@ -150,8 +159,10 @@ func (d *ffmpegDecoder) seek(n int64) error {
 		return fmt.Errorf("%w: ffmpeg-decoded stream", ErrNotSeekable)
 	}
 	d.stop()
-	if err := d.in.seekTo(d.start); err != nil {
-		return err
+	if d.file == nil {
+		if err := d.in.seekTo(d.start); err != nil {
+			return err
+		}
 	}
 	return d.startProcess(n)
 }

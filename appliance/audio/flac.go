@@ -14,14 +14,14 @@ import (
 // the SEEKTABLE, or a table it builds by scanning the frames once) and the
 // decoder drops the samples before the target.
 type flacDecoder struct {
-	in     *input
-	s      *flac.Stream
-	f      *frame.Frame // current frame
-	off    int          // next sample of f
-	skip   int          // samples of the next frame to drop (seek)
-	scale  float32
-	ch     int
-	eof    bool
+	in    *input
+	s     *flac.Stream
+	f     *frame.Frame // current frame
+	off   int          // next sample of f
+	skip  int          // samples of the next frame to drop (seek)
+	scale float32
+	ch    int
+	eof   bool
 }
 
 func openFLAC(in *input) (native, error) {

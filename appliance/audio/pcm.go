@@ -7,12 +7,12 @@ import (
 // The PCM every Decoder yields and every Encoder takes: 48 kHz, stereo,
 // interleaved float32 in [-1, 1], cut into 20 ms frames.
 const (
-	SampleRate    = 48000                  // samples per second and channel
-	Channels      = 2                      // interleaved left, right
-	FrameDuration = 20 * time.Millisecond  // one Opus frame, one RTP packet
-	FrameSamples  = SampleRate / 50        // 960 samples per channel and frame
+	SampleRate    = 48000                   // samples per second and channel
+	Channels      = 2                       // interleaved left, right
+	FrameDuration = 20 * time.Millisecond   // one Opus frame, one RTP packet
+	FrameSamples  = SampleRate / 50         // 960 samples per channel and frame
 	FrameLen      = FrameSamples * Channels // 1920 interleaved float32 per frame
-	MaxOpusFrame  = 4000                   // bytes; the voice connection's buffer size
+	MaxOpusFrame  = 4000                    // bytes; the voice connection's buffer size
 )
 
 // A Decoder yields interleaved 48 kHz stereo float32 PCM, whatever the
