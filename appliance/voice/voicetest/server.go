@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,11 +118,13 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.upgrader = gws.NewUpgrader(s, &gws.ServerOption{ReadMaxPayloadSize: 1 << 20})
 	h := http.HandlerFunc(s.serveHTTP)
+	s.http = httptest.NewUnstartedServer(h)
+	s.http.Config.ErrorLog = log.New(io.Discard, "", 0) // refused TLS handshakes are tested
 	if opts.TLS {
-		s.http = httptest.NewTLSServer(h)
+		s.http.StartTLS()
 		s.endpoint = "wss://" + s.http.Listener.Addr().String()
 	} else {
-		s.http = httptest.NewServer(h)
+		s.http.Start()
 		s.endpoint = "ws://" + s.http.Listener.Addr().String()
 	}
 	s.wg.Go(s.readUDP)
