@@ -151,6 +151,11 @@ type OggOpusReader struct {
 	pos    int64 // granule position at which the next packet starts
 	end    int64 // last granule position, -1 when unknown
 	closed bool
+
+	// One packet of lookahead, kept by Seek.
+	pend     []byte
+	pendN    int
+	havePend bool
 }
 
 // OpenOggOpus reads the OpusHead and OpusTags headers of r. r may be an
@@ -265,6 +270,11 @@ func (r *OggOpusReader) next() ([]byte, int, error) {
 	if r.closed {
 		return nil, 0, ErrClosed
 	}
+	if r.havePend {
+		r.havePend = false
+		r.pos += int64(r.pendN)
+		return r.pend, r.pendN, nil
+	}
 	for {
 		p, err := r.o.nextPacket()
 		if err != nil {
@@ -285,6 +295,7 @@ func (r *OggOpusReader) seekGranule(g int64) error {
 	if !r.o.in.seekable() || r.o.in.size < 0 {
 		return fmt.Errorf("%w: Ogg Opus", ErrNotSeekable)
 	}
+	r.havePend = false
 	got, ok, err := r.o.seekGranule(r.first, g)
 	if err != nil {
 		return err
@@ -320,38 +331,22 @@ func (r *OggOpusReader) Seek(d time.Duration) error {
 // skipTo consumes packets until the next one contains granule g.
 func (r *OggOpusReader) skipTo(g int64) error {
 	for r.pos < g {
-		// Peek the next packet's duration without losing it.
-		n, ok := r.peekSamples()
-		if !ok || r.pos+int64(n) > g {
+		p, n, err := r.next()
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		if _, _, err := r.next(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
+		if err != nil {
 			return err
+		}
+		if r.pos > g {
+			// This packet contains g: keep it for the next read.
+			r.pos -= int64(n)
+			r.pend = append(r.pend[:0], p...)
+			r.pendN, r.havePend = n, true
+			return nil
 		}
 	}
 	return nil
-}
-
-// peekSamples returns the duration of the next packet when it lies wholly
-// on the current page.
-func (r *OggOpusReader) peekSamples() (int, bool) {
-	o := r.o
-	if o.seg >= o.hdr.nseg {
-		return 0, false
-	}
-	end := o.bpos
-	for s := o.seg; s < o.hdr.nseg; s++ {
-		l := int(o.hdr.lacing[s])
-		end += l
-		if l < 255 {
-			n, err := PacketSamples(o.body[o.bpos:end])
-			return n, err == nil
-		}
-	}
-	return 0, false
 }
 
 // Close closes the reader it was opened on when that is an io.Closer.

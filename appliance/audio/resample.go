@@ -9,13 +9,14 @@ import (
 // interpolation.
 //
 // Design: the output sample k sits at input time k·M/L, where L/M is the
-// rate ratio out/in reduced by their greatest common divisor (or its best
-// rational approximation with L ≤ maxPhases for odd rates). For each of the
-// L phases a set of 2·H taps is precomputed from
+// rate ratio out/in reduced by their greatest common divisor. For each of
+// the L phases a set of 2·H taps is precomputed from
 //
 //	g(u) = 2·fc·sinc(2·fc·u)·kaiser(u/H),  fc = cutoff / inRate
 //
-// so that an output is a dot product of 2·H taps with the input around it;
+// (for odd rates whose L exceeds maxPhases, maxPhases+1 evenly spaced
+// phases are tabulated and the taps interpolated linearly between the two
+// nearest, so the ratio stays exact) so that an output is a dot product of 2·H taps with the input around it;
 // the filter is centred (zero group delay), so output time 0 is input time
 // 0. The passband ends at passEdge·min(in, out) (20 kHz for 44.1 kHz), the
 // stopband starts at the lower Nyquist frequency and is attenuated by
@@ -27,7 +28,9 @@ import (
 type Resampler struct {
 	l, m  int       // output/input ratio L/M
 	h     int       // half length in input samples: taps per phase = 2h
-	taps  []float32 // l phases × 2h taps
+	rows  int       // tabulated phases: l, or maxPhases+1 when interpolating
+	taps  []float32 // rows × 2h taps
+	mixed []float32 // interpolated taps of the current output (odd rates)
 	buf   []float32 // stereo input frames
 	n     int       // frames held in buf
 	end   int       // buffer index one past the last real input frame
@@ -39,13 +42,14 @@ type Resampler struct {
 const (
 	passEdge   = 0.4535 // passband edge as a fraction of the lower rate (20 kHz at 44.1 kHz)
 	stopbandDB = 100.0  // stopband attenuation
-	maxPhases  = 1024   // largest L kept exact; beyond, the ratio is approximated
+	maxPhases  = 1024   // largest L tabulated; beyond, taps are interpolated between phases
 	rsChunk    = 1024   // input frames the buffer holds beyond the filter's span
 )
 
 // NewResampler returns a resampler from inRate to SampleRate.
 func NewResampler(inRate int) *Resampler {
-	l, m := ratio(SampleRate, inRate)
+	g := gcd(SampleRate, inRate)
+	l, m := SampleRate/g, inRate/g
 	lower := math.Min(float64(inRate), SampleRate)
 	pass := passEdge * lower
 	stop := 0.5 * lower
@@ -54,11 +58,18 @@ func NewResampler(inRate int) *Resampler {
 	beta := 0.1102 * (stopbandDB - 8.7)
 	n := (stopbandDB - 7.95) / (2.285 * 2 * math.Pi * df)
 	h := int(math.Ceil(n / 2))
-	r := &Resampler{l: l, m: m, h: h, taps: make([]float32, l*2*h)}
+	rows, step := l, 1/float64(l)
+	if l > maxPhases {
+		rows, step = maxPhases+1, 1/float64(maxPhases)
+	}
+	r := &Resampler{l: l, m: m, h: h, rows: rows, taps: make([]float32, rows*2*h)}
+	if rows != l {
+		r.mixed = make([]float32, 2*h)
+	}
 	i0 := bessel0(beta)
 	vals := make([]float64, 2*h)
-	for p := range l {
-		frac := float64(p) / float64(l)
+	for p := range rows {
+		frac := float64(p) * step
 		var sum float64
 		for j := range 2 * h {
 			vals[j] = 0
@@ -148,7 +159,7 @@ func (r *Resampler) Pull(out []float32) int {
 		}
 		start := (r.i - r.h + 1) * 2
 		x := r.buf[start : start+4*r.h]
-		t := r.taps[r.p*2*r.h : (r.p+1)*2*r.h]
+		t := r.phaseTaps()
 		var a0, a1 float32
 		for j, c := range t {
 			a0 += c * x[2*j]
@@ -163,6 +174,22 @@ func (r *Resampler) Pull(out []float32) int {
 	return w
 }
 
+// phaseTaps returns the taps of the current phase.
+func (r *Resampler) phaseTaps() []float32 {
+	n := 2 * r.h
+	if r.mixed == nil {
+		return r.taps[r.p*n : (r.p+1)*n]
+	}
+	pos := float64(r.p) * maxPhases / float64(r.l)
+	q := int(pos)
+	w := float32(pos - float64(q))
+	a, b := r.taps[q*n:(q+1)*n], r.taps[(q+1)*n:(q+2)*n]
+	for j := range r.mixed {
+		r.mixed[j] = a[j] + w*(b[j]-a[j])
+	}
+	return r.mixed
+}
+
 // compact drops the input frames no later output needs.
 func (r *Resampler) compact() {
 	drop := min(r.i-r.h+1, r.n)
@@ -173,35 +200,6 @@ func (r *Resampler) compact() {
 	r.n -= drop
 	r.end -= drop
 	r.i -= drop
-}
-
-// ratio reduces out/in to L/M, approximating it by continued fractions when
-// L would exceed maxPhases.
-func ratio(out, in int) (l, m int) {
-	g := gcd(out, in)
-	l, m = out/g, in/g
-	if l <= maxPhases {
-		return l, m
-	}
-	// Best rational approximation of out/in with denominator-side bound.
-	x := float64(out) / float64(in)
-	h0, h1 := 0, 1
-	k0, k1 := 1, 0
-	f := x
-	for {
-		a := int(math.Floor(f))
-		h2 := a*h1 + h0
-		k2 := a*k1 + k0
-		if h2 > maxPhases || k2 == 0 {
-			break
-		}
-		h0, h1, k0, k1 = h1, h2, k1, k2
-		if f-float64(a) < 1e-12 {
-			break
-		}
-		f = 1 / (f - float64(a))
-	}
-	return h1, k1
 }
 
 func gcd(a, b int) int {
