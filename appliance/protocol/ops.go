@@ -61,6 +61,10 @@ const (
 	KindNotSupported       = "NotSupported"
 )
 
+// MaxFrameBytes is the largest frame the node reads or sends by default
+// (section 1: larger frames break the Python client's websocket library).
+const MaxFrameBytes = 1 << 20
+
 // Close codes the node sends on /ws. 4000–4999 is the application range of
 // RFC 6455; 1009 is the standard "message too big".
 const (

@@ -1,0 +1,450 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/discodo-go/discodo/appliance"
+	"github.com/discodo-go/discodo/appliance/protocol"
+)
+
+// vcHandler is a route that works on one voice client.
+type vcHandler func(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"name": "discodo-go", "version": s.cfg.Version})
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.status())
+	})
+	mux.HandleFunc("GET /getSource", s.authed(s.getSource))
+	mux.HandleFunc("GET /searchSources", s.authed(s.searchSources))
+
+	vc := map[string]vcHandler{
+		"GET /context":     getContext,
+		"POST /context":    setContext,
+		"POST /putSource":  putSource,
+		"POST /loadSource": loadSource,
+		"GET /options":     getOptions,
+		"POST /options":    setOptions,
+		"GET /seek":        getSeek,
+		"POST /seek":       seek,
+		"POST /skip":       skip,
+		"POST /pause": func(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+			return noContent(w, vc.Pause())
+		},
+		"POST /resume": func(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+			return noContent(w, vc.Resume())
+		},
+		"POST /shuffle":       shuffle,
+		"GET /current":        getCurrent,
+		"POST /current":       setCurrent,
+		"GET /queue":          getQueue,
+		"GET /queue/{ref}":    getItem,
+		"POST /queue/{ref}":   updateItem,
+		"DELETE /queue/{ref}": deleteItem,
+	}
+	for pattern, h := range vc {
+		mux.HandleFunc(pattern, s.authed(s.withVoiceClient(h)))
+	}
+	s.mux = mux
+}
+
+// serveMux answers unmatched routes in JSON (404 or 405) and routes the rest.
+func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodPut} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := s.mux.Handler(probe); p != "" {
+				writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed", r.Method+" is not allowed on "+r.URL.Path)
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, "Not Found", "no route "+r.URL.Path)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// authed requires the Authorization header (403 otherwise).
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			writeError(w, http.StatusForbidden, "Forbidden", "Password mismatch.")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// withVoiceClient finds the voice client from User-ID, Shard-ID, Guild-ID
+// and VoiceClient-ID (node-protocol.md section 8) and runs h.
+func (s *Server) withVoiceClient(h vcHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		vc, err := s.voiceClientOf(r)
+		if err == nil {
+			err = h(w, r, vc)
+		}
+		if err != nil {
+			writeErr(w, err)
+		}
+	}
+}
+
+func (s *Server) voiceClientOf(r *http.Request) (*appliance.VoiceClient, error) {
+	user, err := headerID(r, "User-ID", true)
+	if err != nil {
+		return nil, err
+	}
+	shard, err := headerID(r, "Shard-ID", false)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.node.FindManager(user, shard)
+	if err != nil {
+		return nil, err
+	}
+	guild, err := headerID(r, "Guild-ID", true)
+	if err != nil {
+		return nil, err
+	}
+	vc, err := m.VoiceClient(guild)
+	if err != nil {
+		return nil, err
+	}
+	if got := r.Header.Get("VoiceClient-ID"); got != vc.ID() {
+		return nil, fmt.Errorf("%w: VoiceClient-ID %q is not the voice client of guild %s", appliance.ErrVoiceClientMismatch, protocol.TrimUTF8(got, 64), guild)
+	}
+	return vc, nil
+}
+
+func headerID(r *http.Request, name string, required bool) (protocol.ID, error) {
+	v := r.Header.Get(name)
+	if v == "" {
+		if required {
+			return "", fmt.Errorf("%w: the %s header is required", protocol.ErrBadRequest, name)
+		}
+		return "", nil
+	}
+	id, err := protocol.ParseID(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", protocol.ErrBadRequest, name, err)
+	}
+	return id, nil
+}
+
+// body reads a JSON body (any Content-Type: discodo.js posts JSON as
+// text/plain). An empty body reads as {} when optional.
+func body(r *http.Request, optional bool) (json.RawMessage, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, DefaultMaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("%w: the body is over %d bytes", protocol.ErrBadRequest, tooBig.Limit)
+		}
+		return nil, fmt.Errorf("%w: reading the body: %v", protocol.ErrBadRequest, err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		if optional {
+			return json.RawMessage("{}"), nil
+		}
+		return nil, fmt.Errorf("%w: a JSON body is required", protocol.ErrBadRequest)
+	}
+	if b[0] != '{' || !json.Valid(b) {
+		return nil, fmt.Errorf("%w: the body must be a JSON object", protocol.ErrBadRequest)
+	}
+	return b, nil
+}
+
+// field extracts one key of a JSON object body; missing keys are nil.
+func field(b json.RawMessage, key string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", protocol.ErrBadRequest, err)
+	}
+	return m[key], nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "Internal Server Error", "encoding the answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, description, message string) {
+	writeJSON(w, status, protocol.RESTError{Status: status, Description: description, Message: message})
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	status := appliance.Status(err)
+	writeError(w, status, http.StatusText(status), err.Error())
+}
+
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) getSource(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("query")
+	sources, err := s.node.Resolve(r.Context(), q)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var src any = sources
+	if len(sources) == 1 {
+		src = sources[0]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"source": src})
+}
+
+func (s *Server) searchSources(w http.ResponseWriter, r *http.Request) {
+	sources, err := s.node.Search(r.Context(), r.URL.Query().Get("query"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sources": sources})
+}
+
+func getContext(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+	c, err := vc.Context()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func setContext(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	raw, err := field(b, "context")
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("%w: the body needs \"context\" (an object)", protocol.ErrBadRequest)
+	}
+	c, err := vc.SetContext(raw)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func putSource(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	raw, err := field(b, "source")
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("%w: the body needs \"source\": an AudioData object or a list of them", protocol.ErrBadRequest)
+	}
+	items, list, err := protocol.DecodeSources(raw)
+	if err != nil {
+		return err
+	}
+	stored, err := vc.PutSource(items)
+	if err != nil {
+		return err
+	}
+	var src any = stored[0]
+	if list {
+		src = stored
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"source": src})
+	return nil
+}
+
+func loadSource(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Query string `json:"query"`
+	}
+	if err := protocol.DecodeData(b, &req); err != nil {
+		return err
+	}
+	sources, err := vc.LoadSource(r.Context(), req.Query)
+	if err != nil {
+		return err
+	}
+	var src any = sources
+	if len(sources) == 1 {
+		src = sources[0]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"source": src})
+	return nil
+}
+
+func getOptions(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+	o, err := vc.Options()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func setOptions(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	o, err := vc.SetOptions(b)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func getSeek(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+	st, err := vc.SeekState()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func seek(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Offset *float64 `json:"offset"`
+	}
+	if err := protocol.DecodeData(b, &req); err != nil {
+		return err
+	}
+	if req.Offset == nil {
+		return fmt.Errorf("%w: the body needs \"offset\" (seconds ≥ 0)", protocol.ErrBadRequest)
+	}
+	return noContent(w, vc.Seek(*req.Offset))
+}
+
+func skip(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, true)
+	if err != nil {
+		return err
+	}
+	req := struct {
+		Offset int `json:"offset"`
+	}{Offset: 1}
+	if err := protocol.DecodeData(b, &req); err != nil {
+		return err
+	}
+	return noContent(w, vc.Skip(req.Offset))
+}
+
+func shuffle(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+	entries, err := vc.Shuffle()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	return nil
+}
+
+func getCurrent(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+	cur, err := vc.Current()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cur)
+	return nil
+}
+
+func setCurrent(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	raw, err := field(b, "context")
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("%w: the body needs \"context\" (an object)", protocol.ErrBadRequest)
+	}
+	cur, err := vc.SetCurrentContext(raw)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cur)
+	return nil
+}
+
+func getQueue(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
+	entries, err := vc.Entries()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	return nil
+}
+
+func getItem(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	item, err := vc.Item(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, item)
+	return nil
+}
+
+func updateItem(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	b, err := body(r, false)
+	if err != nil {
+		return err
+	}
+	var u appliance.ItemUpdate
+	if err := protocol.DecodeData(b, &u); err != nil {
+		return err
+	}
+	item, err := vc.UpdateItem(r.PathValue("ref"), u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, item)
+	return nil
+}
+
+func deleteItem(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
+	removed, entries, err := vc.RemoveItem(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"removed": removed, "entries": entries})
+	return nil
+}

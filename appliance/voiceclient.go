@@ -1,0 +1,411 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/discodo-go/discodo/appliance/protocol"
+	"github.com/discodo-go/discodo/store"
+)
+
+// VoiceClient is one guild's voice client: its Discord voice session, its
+// queue, options and context. Its fields are guarded by the manager's mu.
+type VoiceClient struct {
+	m       *Manager
+	id      string
+	guildID string
+
+	channelID string
+	sessionID string
+	token     string
+	endpoint  string
+
+	queue   []entry
+	options Options
+	context json.RawMessage
+	paused  bool
+
+	// The running Discord voice connection, if any.
+	voice     *voiceRun
+	connected bool
+	gone      bool // destroyed: every later call fails with ErrVoiceClientNotFound
+}
+
+// entry is one queue item with its store key and encoded bytes.
+type entry struct {
+	key  string
+	data protocol.AudioData
+	enc  []byte
+}
+
+func newEntry(a protocol.AudioData) (entry, error) {
+	enc, err := json.Marshal(a)
+	if err != nil {
+		return entry{}, fmt.Errorf("encoding source %q: %w", a.Tag, err)
+	}
+	return entry{key: protocol.NewUUID(), data: a, enc: enc}, nil
+}
+
+// ID returns the voice client id (a uuid, stable across restarts).
+func (vc *VoiceClient) ID() string { return vc.id }
+
+// GuildID returns the guild id.
+func (vc *VoiceClient) GuildID() string { return vc.guildID }
+
+func (vc *VoiceClient) record() (store.VoiceClient, error) {
+	opts, err := json.Marshal(vc.options)
+	if err != nil {
+		return store.VoiceClient{}, err
+	}
+	return store.VoiceClient{
+		ID: vc.id, GuildID: vc.guildID, ChannelID: vc.channelID,
+		SessionID: vc.sessionID, Token: vc.token, Endpoint: vc.endpoint,
+		Options: opts, Context: vc.context, Paused: vc.paused,
+	}, nil
+}
+
+func (m *Manager) restoreVoiceClient(svc store.StoredVoiceClient) (*VoiceClient, error) {
+	vc := &VoiceClient{
+		m: m, id: svc.ID, guildID: svc.GuildID, channelID: svc.ChannelID,
+		sessionID: svc.SessionID, token: svc.Token, endpoint: svc.Endpoint,
+		options: *m.node.cfg.DefaultOptions, context: svc.Context, paused: svc.Paused,
+	}
+	if len(svc.Options) > 0 {
+		if err := json.Unmarshal(svc.Options, &vc.options); err != nil {
+			return nil, fmt.Errorf("options: %w", err)
+		}
+	}
+	if len(vc.context) == 0 {
+		vc.context = json.RawMessage("{}")
+	}
+	for _, it := range svc.Queue {
+		var a protocol.AudioData
+		if err := json.Unmarshal(it.Data, &a); err != nil {
+			m.node.log.Error("skipping an unreadable stored queue item", "guild", svc.GuildID, "key", it.Key, "err", err)
+			continue
+		}
+		vc.queue = append(vc.queue, entry{key: it.Key, data: a, enc: it.Data})
+	}
+	return vc, nil
+}
+
+// lock takes the manager's lock and checks that the voice client still
+// exists; callers defer the returned unlock.
+func (vc *VoiceClient) lock() (func(), error) {
+	vc.m.mu.Lock()
+	if vc.gone || vc.m.destroyed {
+		vc.m.mu.Unlock()
+		return nil, fmt.Errorf("%w: guild %s", ErrVoiceClientNotFound, vc.guildID)
+	}
+	return vc.m.mu.Unlock, nil
+}
+
+// save persists the voice client record. m.mu is held.
+func (vc *VoiceClient) save() error {
+	rec, err := vc.record()
+	if err != nil {
+		return err
+	}
+	if err := vc.m.node.db.Update(func(tx *store.Tx) error { return tx.PutVoiceClient(vc.m.tag, rec) }); err != nil {
+		return fmt.Errorf("storing voice client %s: %w", vc.guildID, err)
+	}
+	return nil
+}
+
+// event builds an event's d: guild_id plus fields.
+func (vc *VoiceClient) event(fields map[string]any) map[string]any {
+	d := map[string]any{"guild_id": protocol.ID(vc.guildID)}
+	for k, v := range fields {
+		d[k] = v
+	}
+	return d
+}
+
+func (vc *VoiceClient) emit(op string, fields map[string]any) {
+	vc.m.broadcast(op, vc.event(fields))
+}
+
+// state is getState's integer state. m.mu is held.
+func (vc *VoiceClient) state() int {
+	switch {
+	case !vc.connected:
+		return protocol.StateDisconnected
+	case len(vc.queue) == 0:
+		return protocol.StateStopped
+	case vc.paused:
+		return protocol.StatePaused
+	}
+	return protocol.StatePlaying
+}
+
+func (vc *VoiceClient) stateLocked() map[string]any {
+	return map[string]any{
+		"id":          vc.id,
+		"guild_id":    protocol.ID(vc.guildID),
+		"channel_id":  protocol.ID(vc.channelID),
+		"state":       vc.state(),
+		"current":     nil,
+		"duration":    nil,
+		"position":    nil,
+		"remain":      nil,
+		"remainQueue": len(vc.queue),
+		"options":     vc.options,
+		"context":     vc.context,
+	}
+}
+
+func (vc *VoiceClient) entriesLocked() []json.RawMessage {
+	out := make([]json.RawMessage, len(vc.queue))
+	for i, e := range vc.queue {
+		out[i] = e.enc
+	}
+	return out
+}
+
+// Entries returns the queue.
+func (vc *VoiceClient) Entries() ([]json.RawMessage, error) {
+	unlock, err := vc.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return vc.entriesLocked(), nil
+}
+
+// Options returns the player options.
+func (vc *VoiceClient) Options() (Options, error) {
+	unlock, err := vc.lock()
+	if err != nil {
+		return Options{}, err
+	}
+	defer unlock()
+	return vc.options, nil
+}
+
+// SetOptions applies any subset of the options (POST /options) and returns
+// all of them.
+func (vc *VoiceClient) SetOptions(body json.RawMessage) (Options, error) {
+	unlock, err := vc.lock()
+	if err != nil {
+		return Options{}, err
+	}
+	defer unlock()
+	next, err := applyOptions(vc.options, body, vc.m.node.cfg.ValidateFilter)
+	if err != nil {
+		return Options{}, err
+	}
+	prev := vc.options
+	vc.options = next
+	if err := vc.save(); err != nil {
+		vc.options = prev
+		return Options{}, err
+	}
+	return vc.options, nil
+}
+
+// Context returns the voice client's context object.
+func (vc *VoiceClient) Context() (json.RawMessage, error) {
+	unlock, err := vc.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return vc.context, nil
+}
+
+// SetContext replaces the context with a JSON object.
+func (vc *VoiceClient) SetContext(raw json.RawMessage) (json.RawMessage, error) {
+	ctx, err := protocol.NormalizeContext(raw)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := vc.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	prev := vc.context
+	vc.context = ctx
+	if err := vc.save(); err != nil {
+		vc.context = prev
+		return nil, err
+	}
+	return vc.context, nil
+}
+
+// Pause and Resume set the paused flag (persisted: a restart keeps it).
+func (vc *VoiceClient) Pause() error  { return vc.setPaused(true) }
+func (vc *VoiceClient) Resume() error { return vc.setPaused(false) }
+
+func (vc *VoiceClient) setPaused(p bool) error {
+	unlock, err := vc.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if vc.paused == p {
+		return nil
+	}
+	vc.paused = p
+	if err := vc.save(); err != nil {
+		vc.paused = !p
+		return err
+	}
+	return nil
+}
+
+// Current returns the current source, or nil when nothing plays.
+func (vc *VoiceClient) Current() (*protocol.AudioSource, error) {
+	unlock, err := vc.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return nil, nil
+}
+
+// SetCurrentContext sets the context of the current source.
+func (vc *VoiceClient) SetCurrentContext(raw json.RawMessage) (*protocol.AudioSource, error) {
+	if _, err := protocol.NormalizeContext(raw); err != nil {
+		return nil, err
+	}
+	unlock, err := vc.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return nil, fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
+}
+
+// Seek, Skip and SeekState need a current source.
+func (vc *VoiceClient) Seek(offset float64) error {
+	if offset < 0 {
+		return badRequest("offset must be ≥ 0 seconds, not %g", offset)
+	}
+	return vc.needCurrent()
+}
+
+// Skip skips the current source and offset-1 queue entries after it.
+func (vc *VoiceClient) Skip(offset int) error {
+	if offset < 1 {
+		return badRequest("offset must be ≥ 1, not %d", offset)
+	}
+	return vc.needCurrent()
+}
+
+// SeekState returns GET /seek's duration, position and remain.
+func (vc *VoiceClient) SeekState() (map[string]any, error) {
+	return nil, vc.needCurrent()
+}
+
+func (vc *VoiceClient) needCurrent() error {
+	unlock, err := vc.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
+}
+
+// voiceRun is one running Discord voice connection.
+type voiceRun struct {
+	cancel context.CancelFunc
+}
+
+// VoiceParams is everything a Discord voice connection needs
+// (discord-voice.md section 1.1).
+type VoiceParams struct {
+	GuildID, ChannelID, UserID, SessionID, Token, Endpoint string
+}
+
+// VoiceConn is one Discord voice connection: Run blocks until ctx ends or
+// the connection ends for good, and returns why.
+type VoiceConn interface {
+	Run(ctx context.Context) error
+}
+
+// VoiceDialer creates the connection for p; the voice package satisfies it
+// (wired in main). onReady is called each time the connection is ready to
+// send audio; it must not block.
+type VoiceDialer func(p VoiceParams, onReady func()) (VoiceConn, error)
+
+// CloseCoder is implemented by connection errors that carry a Discord voice
+// close code; VC_ERROR reports it (0 for failures without one).
+type CloseCoder interface {
+	CloseCode() int
+}
+
+func (vc *VoiceClient) params() VoiceParams {
+	return VoiceParams{GuildID: vc.guildID, ChannelID: vc.channelID, UserID: vc.m.userID,
+		SessionID: vc.sessionID, Token: vc.token, Endpoint: vc.endpoint}
+}
+
+// connectLocked (re)starts the Discord voice connection when everything it
+// needs is known. m.mu is held.
+func (vc *VoiceClient) connectLocked() {
+	vc.disconnectLocked()
+	n := vc.m.node
+	if vc.token == "" || vc.endpoint == "" || vc.sessionID == "" {
+		return // waiting for VOICE_SERVER_UPDATE / VOICE_STATE_UPDATE
+	}
+	if vc.channelID == "" {
+		vc.emit(protocol.EventVCError, map[string]any{"code": 0,
+			"reason": "the voice channel is unknown: forward the bot's VOICE_STATE_UPDATE (DAVE needs the channel id)"})
+		return
+	}
+	if n.cfg.Voice == nil {
+		n.log.Debug("no voice transport configured: recorded the voice session", "guild", vc.guildID)
+		return
+	}
+	run := &voiceRun{}
+	onReady := func() {
+		vc.m.mu.Lock()
+		defer vc.m.mu.Unlock()
+		if vc.voice == run {
+			vc.connected = true
+		}
+	}
+	conn, err := n.cfg.Voice(vc.params(), onReady)
+	if err != nil {
+		vc.emit(protocol.EventVCError, map[string]any{"code": 0, "reason": err.Error()})
+		return
+	}
+	ctx, cancel := context.WithCancel(n.life)
+	run.cancel = cancel
+	vc.voice = run
+	n.running.Add(1)
+	go func() {
+		defer n.running.Done()
+		err := conn.Run(ctx)
+		vc.voiceEnded(run, ctx, err)
+	}()
+}
+
+func (vc *VoiceClient) voiceEnded(run *voiceRun, ctx context.Context, err error) {
+	vc.m.mu.Lock()
+	defer vc.m.mu.Unlock()
+	if vc.voice != run {
+		return // replaced or stopped on purpose
+	}
+	vc.voice = nil
+	vc.connected = false
+	if ctx.Err() != nil || err == nil {
+		return
+	}
+	code := 0
+	if cc, ok := err.(CloseCoder); ok {
+		code = cc.CloseCode()
+	}
+	vc.m.node.log.Warn("the Discord voice connection ended", "guild", vc.guildID, "code", code, "err", err)
+	vc.emit(protocol.EventVCError, map[string]any{"code": code, "reason": err.Error()})
+}
+
+// disconnectLocked stops the voice connection, if any. m.mu is held.
+func (vc *VoiceClient) disconnectLocked() {
+	if vc.voice != nil {
+		vc.voice.cancel()
+		vc.voice = nil
+	}
+	vc.connected = false
+}
