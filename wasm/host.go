@@ -1,0 +1,518 @@
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/discodo-go/discodo/wasm/builtin/dsp"
+)
+
+// Defaults of Config (wasm-filter-abi.md, "Limits the node enforces").
+const (
+	DefaultMaxModuleBytes = 8 << 20
+	DefaultMaxMemoryPages = 256
+	// DefaultCallBudget is the time one process call may take with the
+	// compiler engine; DefaultInterpreterBudget applies where wazero
+	// interprets (32-bit ARM), which is about 50 times slower.
+	DefaultCallBudget        = 2 * time.Millisecond
+	DefaultInterpreterBudget = 20 * time.Millisecond
+)
+
+// Audio format of ABI version 1.
+const (
+	Channels = 2
+	Rate     = 48000
+	// Cap is the cap argument of process: the most frames a call may
+	// return, and the most the node passes in.
+	Cap = dsp.MaxFrames
+	// audioBytes is the size of the audio buffer each instance allocates.
+	audioBytes = Cap * Channels * 4
+)
+
+// Config configures a Host. Its zero value works: no on-disk cache, the
+// spec's limits.
+type Config struct {
+	// CacheDir holds compiled modules so that a restart does not compile
+	// again (the node passes a directory under --state-dir). Empty means
+	// compile at every start.
+	CacheDir string
+	// MaxModuleBytes is the largest module Register accepts.
+	MaxModuleBytes int
+	// MaxMemoryPages is the most 64 KiB pages an instance's memory may
+	// have. The built-ins need 32 at least.
+	MaxMemoryPages uint32
+	// CallBudget is the time one process call may take; set_param, reset
+	// and alloc get the same. Instantiation (_initialize) gets the larger
+	// of 100 budgets and one second.
+	CallBudget time.Duration
+	// Interpreter forces wazero's interpreter, which is what 32-bit ARM
+	// gets anyway; for tests and benchmarks of that path.
+	Interpreter bool
+	// Logger gets the host's warnings and the filters' stdout and stderr
+	// (rate-limited). Nil discards them.
+	Logger *slog.Logger
+}
+
+// Info describes a registered filter (GET /filters, PUT /filters answers).
+type Info struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+	// Builtin marks the ten built-ins; they share one module, hence one
+	// sha256 and size.
+	Builtin bool `json:"builtin"`
+}
+
+// Host compiles and runs filter modules. Its methods are safe for
+// concurrent use.
+type Host struct {
+	cfg         Config
+	log         *slog.Logger
+	initBudget  time.Duration
+	interpreter bool
+	lines       lineLimiter
+
+	builtin *entry // the module of the ten built-ins
+	gen     atomic.Uint64
+	closed  atomic.Bool
+
+	mu    sync.Mutex
+	names map[string]*entry   // uploaded filters by name
+	bySHA map[[32]byte]*entry // uploaded modules by content
+	all   map[*entry]struct{} // every open entry, for Close
+}
+
+// entry is one compiled module: the built-ins' or an upload's. An upload's
+// entry has its own runtime (and cache directory) and lives while a name or
+// an instance refers to it.
+type entry struct {
+	sha      [32]byte
+	size     int
+	builtin  bool
+	rt       wazero.Runtime
+	cache    wazero.CompilationCache
+	compiled wazero.CompiledModule
+	dir      string // the upload's cache directory; "" without CacheDir
+	refs     int    // names and instances; guarded by Host.mu
+}
+
+// New compiles (or loads from the cache) the built-in filters and returns a
+// Host. It starts no goroutine.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	h := &Host{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		names: map[string]*entry{},
+		bySHA: map[[32]byte]*entry{},
+		all:   map[*entry]struct{}{},
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.interpreter = cfg.Interpreter || !compilerSupported()
+	if h.cfg.MaxModuleBytes <= 0 {
+		h.cfg.MaxModuleBytes = DefaultMaxModuleBytes
+	}
+	if h.cfg.MaxMemoryPages == 0 {
+		h.cfg.MaxMemoryPages = DefaultMaxMemoryPages
+	}
+	if h.cfg.MaxMemoryPages > 65536 {
+		return nil, fmt.Errorf("wasm: MaxMemoryPages %d over the 65536 of a 32-bit memory", h.cfg.MaxMemoryPages)
+	}
+	if h.cfg.CallBudget <= 0 {
+		h.cfg.CallBudget = DefaultCallBudget
+		if h.interpreter {
+			h.cfg.CallBudget = DefaultInterpreterBudget
+		}
+	}
+	h.initBudget = max(100*h.cfg.CallBudget, time.Second)
+	h.lines.init()
+
+	sum := sha256.Sum256(builtinModule)
+	dir := ""
+	if cfg.CacheDir != "" {
+		dir = filepath.Join(cfg.CacheDir, "builtin-"+hex.EncodeToString(sum[:8])+"-"+wazeroVersion())
+		h.pruneBuiltinCaches(dir)
+	}
+	e, err := h.compile(ctx, builtinModule, sum, dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("wasm: the built-in filters: %w", err)
+	}
+	h.builtin = e
+	return h, nil
+}
+
+// compilerSupported mirrors wazero's choice of engine closely enough to
+// pick the default budget.
+func compilerSupported() bool {
+	switch runtime.GOOS {
+	case "linux", "darwin", "freebsd", "netbsd", "windows":
+		return runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64"
+	}
+	return false
+}
+
+// wazeroVersion is the wazero module version this binary was built with
+// ("dev" in tests), part of the built-ins' cache directory name.
+func wazeroVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/tetratelabs/wazero" && dep.Version != "" {
+				return dep.Version
+			}
+		}
+	}
+	return "dev"
+}
+
+// pruneBuiltinCaches removes the cache directories of other versions of the
+// built-ins (an upgrade leaves one behind).
+func (h *Host) pruneBuiltinCaches(keep string) {
+	old, _ := filepath.Glob(filepath.Join(h.cfg.CacheDir, "builtin-*"))
+	for _, d := range old {
+		if d != keep {
+			if err := os.RemoveAll(d); err != nil {
+				h.log.Warn("wasm: cannot remove a stale cache", "dir", d, "err", err)
+			}
+		}
+	}
+}
+
+// Close closes every runtime, which stops every instance. Close the chains
+// first: a chain of a closed host passes audio through. Close is idempotent.
+// The cache directories are kept: that is their point.
+func (h *Host) Close(ctx context.Context) error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	h.mu.Lock()
+	entries := make([]*entry, 0, len(h.all)+1)
+	for e := range h.all {
+		entries = append(entries, e)
+	}
+	h.all = map[*entry]struct{}{}
+	h.mu.Unlock()
+	var errs []error
+	for _, e := range append(entries, h.builtin) {
+		errs = append(errs, e.close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (e *entry) close(ctx context.Context) error {
+	err := e.rt.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
+}
+
+// IsBuiltin reports whether name is one of the ten built-in filters.
+func IsBuiltin(name string) bool { return slices.Contains(dsp.Names[:], name) }
+
+// validName reports whether name matches [a-z0-9_-]{1,64}.
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Register compiles and checks an uploaded module (PUT /filters/{name}) and
+// binds it to name, replacing what name was bound to: chains using the old
+// module switch to the new one at their next Process. A module identical to
+// one already registered is not compiled again.
+func (h *Host) Register(ctx context.Context, name string, module []byte) (Info, error) {
+	switch {
+	case h.closed.Load():
+		return Info{}, ErrClosed
+	case IsBuiltin(name):
+		return Info{}, fmt.Errorf("%w: %q", ErrBuiltinName, name)
+	case !validName(name):
+		return Info{}, fmt.Errorf("%w: %q is not [a-z0-9_-]{1,64}", ErrInvalidName, name)
+	case len(module) > h.cfg.MaxModuleBytes:
+		return Info{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrModuleTooLarge, len(module), h.cfg.MaxModuleBytes)
+	}
+	sum := sha256.Sum256(module)
+	info := Info{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(module)}
+
+	h.mu.Lock()
+	e, ok := h.bySHA[sum]
+	if ok {
+		h.bind(name, e)
+		h.mu.Unlock()
+		return info, nil
+	}
+	h.mu.Unlock()
+
+	dir := ""
+	if h.cfg.CacheDir != "" {
+		dir = filepath.Join(h.cfg.CacheDir, "modules", info.SHA256)
+	}
+	e, err := h.compile(ctx, module, sum, dir, false)
+	if err != nil {
+		return Info{}, err
+	}
+	h.mu.Lock()
+	if h.closed.Load() {
+		h.mu.Unlock()
+		return Info{}, errors.Join(ErrClosed, e.close(ctx))
+	}
+	if twin, ok := h.bySHA[sum]; ok { // registered concurrently
+		h.mu.Unlock()
+		_ = e.close(ctx) // the twin uses the same cache directory: keep it
+		h.mu.Lock()
+		e = twin
+	} else {
+		h.bySHA[sum] = e
+		h.all[e] = struct{}{}
+	}
+	h.bind(name, e)
+	h.mu.Unlock()
+	h.log.Info("wasm: filter registered", "name", name, "sha256", info.SHA256, "size", info.Size)
+	return info, nil
+}
+
+// bind points name at e and releases what it pointed at. h.mu is held.
+func (h *Host) bind(name string, e *entry) {
+	e.refs++
+	old := h.names[name]
+	h.names[name] = e
+	h.gen.Add(1)
+	if old != nil {
+		h.unref(old)
+	}
+}
+
+// Remove unbinds an uploaded filter (DELETE /filters/{name}); chains using
+// it drop it at their next Process and report ErrRemoved.
+func (h *Host) Remove(ctx context.Context, name string) error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	if IsBuiltin(name) {
+		return fmt.Errorf("%w: %q", ErrBuiltinName, name)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.names[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	delete(h.names, name)
+	h.gen.Add(1)
+	h.unref(e)
+	h.log.Info("wasm: filter removed", "name", name)
+	return nil
+}
+
+// List returns the built-ins, in the spec's order, then the uploaded filters
+// by name.
+func (h *Host) List() []Info {
+	sum := hex.EncodeToString(h.builtin.sha[:])
+	out := make([]Info, 0, len(dsp.Names)+len(h.names))
+	for _, name := range dsp.Names {
+		out = append(out, Info{Name: name, SHA256: sum, Size: h.builtin.size, Builtin: true})
+	}
+	h.mu.Lock()
+	uploads := make([]Info, 0, len(h.names))
+	for name, e := range h.names {
+		uploads = append(uploads, Info{Name: name, SHA256: hex.EncodeToString(e.sha[:]), Size: e.size})
+	}
+	h.mu.Unlock()
+	slices.SortFunc(uploads, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
+	return append(out, uploads...)
+}
+
+// PruneCache removes the cache directories of modules that are no longer
+// registered. The node calls it once it has registered the stored modules
+// at boot; it catches what a crash between a Remove and its cleanup left.
+func (h *Host) PruneCache() error {
+	if h.cfg.CacheDir == "" {
+		return nil
+	}
+	dirs, err := filepath.Glob(filepath.Join(h.cfg.CacheDir, "modules", "*"))
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, d := range dirs {
+		b, err := hex.DecodeString(filepath.Base(d))
+		if err == nil && len(b) == 32 {
+			if _, live := h.bySHA[[32]byte(b)]; live {
+				continue
+			}
+		}
+		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
+}
+
+// acquire returns the entry name is bound to now, referenced.
+func (h *Host) acquire(name string) (*entry, error) {
+	if IsBuiltin(name) {
+		return h.builtin, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.names[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownFilter, name)
+	}
+	e.refs++
+	return e, nil
+}
+
+// release drops a reference taken by acquire.
+func (h *Host) release(e *entry) {
+	if e == nil || e.builtin {
+		return
+	}
+	h.mu.Lock()
+	h.unref(e)
+	h.mu.Unlock()
+}
+
+// unref drops a reference; the last one closes the entry and deletes its
+// cache directory, unless the host is closed (then the cache stays for the
+// next start). h.mu is held.
+func (h *Host) unref(e *entry) {
+	e.refs--
+	if e.refs > 0 || h.closed.Load() {
+		return
+	}
+	delete(h.bySHA, e.sha)
+	delete(h.all, e)
+	// Closing a runtime without instances is quick; doing it under the
+	// lock keeps a concurrent Register of the same bytes from reusing the
+	// directory while it is being deleted.
+	if err := e.close(context.Background()); err != nil {
+		h.log.Warn("wasm: closing a module", "err", err)
+	}
+	if e.dir != "" {
+		if err := os.RemoveAll(e.dir); err != nil {
+			h.log.Warn("wasm: cannot remove a module's cache", "dir", e.dir, "err", err)
+		}
+	}
+}
+
+// runtimeConfig is the configuration of a runtime for trusted (built-in) or
+// untrusted (uploaded) code.
+func (h *Host) runtimeConfig(trusted bool) wazero.RuntimeConfig {
+	rc := wazero.NewRuntimeConfig()
+	if h.interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	return rc.WithMemoryLimitPages(h.cfg.MaxMemoryPages).
+		WithCloseOnContextDone(!trusted).
+		WithCustomSections(false)
+}
+
+// compile builds an entry: a runtime with WASI, the compiled module, and the
+// checks of Register. It removes dir again if the module is rejected.
+func (h *Host) compile(ctx context.Context, module []byte, sum [32]byte, dir string, builtin bool) (e *entry, err error) {
+	if err := h.checkHeader(module); err != nil {
+		return nil, err
+	}
+	e = &entry{sha: sum, size: len(module), builtin: builtin, dir: dir, refs: 0}
+	rc := h.runtimeConfig(builtin)
+	if dir != "" {
+		if e.cache, err = wazero.NewCompilationCacheWithDir(dir); err != nil {
+			return nil, fmt.Errorf("wasm: compilation cache %s: %w", dir, err)
+		}
+		rc = rc.WithCompilationCache(e.cache)
+	}
+	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	defer func() {
+		if err != nil {
+			_ = e.close(ctx)
+			if dir != "" && !builtin {
+				_ = os.RemoveAll(dir)
+			}
+		}
+	}()
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+		return nil, fmt.Errorf("wasm: WASI: %w", err)
+	}
+	if e.compiled, err = e.rt.CompileModule(ctx, module); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	if err := checkExports(e.compiled, builtin); err != nil {
+		return nil, err
+	}
+	// Instantiate once: _initialize must succeed and abi_version be 1.
+	in, err := h.instantiate(ctx, e, "")
+	if err != nil {
+		return nil, err
+	}
+	defer in.close(ctx)
+	v, err := in.abiVersion()
+	if err != nil {
+		return nil, fmt.Errorf("%w: abi_version: %w", ErrInit, err)
+	}
+	if v != 1 {
+		return nil, fmt.Errorf("%w: abi_version() = %d, this node speaks 1", ErrABIVersion, v)
+	}
+	return e, nil
+}
+
+// allowedImports are the WASI functions a filter may import. None reaches
+// anything outside the instance: there are no preopened directories, no
+// arguments, no environment, stdin is empty, stdout and stderr go to the
+// node's log, the clocks are wazero's deterministic fakes and sleeping
+// returns at once. See "Why these imports" in the package documentation.
+var allowedImports = map[string]bool{
+	"args_get": true, "args_sizes_get": true,
+	"environ_get": true, "environ_sizes_get": true,
+	"clock_res_get": true, "clock_time_get": true,
+	"random_get": true, "proc_exit": true, "sched_yield": true, "poll_oneoff": true,
+	"fd_write": true, "fd_read": true, "fd_close": true, "fd_seek": true,
+	"fd_fdstat_get": true, "fd_prestat_get": true, "fd_prestat_dir_name": true,
+}
+
+const wasiModule = "wasi_snapshot_preview1"
+
+// checkHeader reads the imports and memories of a module before compiling
+// it: a forbidden import or an oversized memory is named without spending a
+// compilation on it.
+func (h *Host) checkHeader(module []byte) error {
+	hdr, err := readModule(module)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	for _, im := range hdr.Imports {
+		if im.Kind != 0 || im.Module != wasiModule || !allowedImports[im.Name] {
+			return fmt.Errorf("%w: %v (a filter may import only WASI clocks, random, fd_write to stdout/stderr, proc_exit and functions that see nothing outside)", ErrForbiddenImport, im)
+		}
+	}
+	for _, min := range hdr.MemoryMin {
+		if min > uint64(h.cfg.MaxMemoryPages) {
+			return fmt.Errorf("%w: %d pages (%d MiB) minimum, the limit is %d pages", ErrMemoryLimit, min, min/16, h.cfg.MaxMemoryPages)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,10 @@
+;; bigmem.wat: declares a 300-page (18.75 MiB) minimum memory, over the
+;; default limit of 256 pages; Register must reject it.
+(module
+  (memory (export "memory") 300)
+  (func (export "abi_version") (result i32) (i32.const 1))
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "set_param") (param i32 i32 f64) (result i32) (i32.const 1))
+  (func (export "reset"))
+  (func (export "process") (param i32 i32 i32 i32 i32) (result i32) (local.get 1))
+)
