@@ -240,3 +240,18 @@ func encode(f func(w *writer)) []byte {
 	f(&w)
 	return w.b
 }
+
+// ReadOpaque reads one opaque<V> from the front of b and returns it
+// (aliasing b) with the rest. DAVE frames its op 27 bodies this way.
+func ReadOpaque(b []byte) (v, rest []byte, err error) {
+	r := newReader(b)
+	v = r.take(r.varint())
+	return v, r.b, r.err
+}
+
+// AppendOpaque appends opaque<V> holding v to dst.
+func AppendOpaque(dst, v []byte) []byte {
+	w := writer{b: dst}
+	w.opaque(v)
+	return w.b
+}
