@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"unsafe"
 )
 
 // requireTool skips the test when an external oracle is missing, unless
@@ -208,4 +209,13 @@ func chirpLag(x []float64, t0 float64, span int) (int, float64) {
 		ex += v * v
 	}
 	return best, bestC / math.Sqrt(ex+1e-30)
+}
+
+// f32bytes and bytesF32 view float32 buffers as bytes and back.
+func f32bytes(f []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
+}
+
+func bytesF32(b []byte) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 }

@@ -432,8 +432,19 @@ func (r *Resolver) openFile(q string) (*os.File, string, error) {
 			continue
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			// os.Root's refusal of a symlink (or "..") leaving the root.
-			if _, serr := os.Stat(filepath.Join(c.m.real, c.rel)); serr == nil {
+			// os.Root refuses symlinks leaving the root, and absolute
+			// symlinks even when they point inside: resolve those, and
+			// open the resolved path through the root again (so a link
+			// swapped meanwhile is still refused).
+			if real, serr := filepath.EvalSymlinks(filepath.Join(c.m.real, c.rel)); serr == nil {
+				if rel, rerr := filepath.Rel(c.m.real, real); rerr == nil && filepath.IsLocal(rel) {
+					if f, err := c.m.root.Open(rel); err == nil {
+						if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+							return f, filepath.Join(c.m.dir, c.rel), nil
+						}
+						f.Close()
+					}
+				}
 				escaped = true
 			}
 		}
@@ -457,10 +468,20 @@ func (r *Resolver) searchFiles(q string, limit int) []Metadata {
 				}
 				return nil
 			}
-			if !d.Type().IsRegular() || !strings.Contains(strings.ToLower(p), needle) {
+			if !strings.Contains(strings.ToLower(p), needle) {
 				return nil
 			}
 			abs := filepath.Join(m.dir, filepath.FromSlash(p))
+			if !d.Type().IsRegular() {
+				if d.Type()&fs.ModeSymlink == 0 {
+					return nil
+				}
+				f, _, err := r.openFile(abs) // only links that stay inside
+				if err != nil {
+					return nil
+				}
+				f.Close()
+			}
 			base := path.Base(p)
 			out = append(out, Metadata{
 				ID: abs, URL: abs, WebpageURL: abs, IsFile: true, Resolver: "file",
