@@ -79,6 +79,12 @@ func Start(t testing.TB, ncfg appliance.Config, scfg server.Config, dbPath strin
 	return n
 }
 
+// Remote returns a Node for a node running elsewhere (a built binary): only
+// Dial, TryDial and Do work on it.
+func Remote(t testing.TB, url string) *Node {
+	return &Node{t: t, URL: url}
+}
+
 // Stop shuts the node down as main does; it is idempotent.
 func (n *Node) Stop() {
 	if n.http == nil {
