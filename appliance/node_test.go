@@ -176,7 +176,7 @@ func TestRestartKeepsStateAndDeadlines(t *testing.T) {
 		time.Sleep(50 * time.Second)
 		mStale, _ := n.Identify("3", "", stale)
 		mStale.Leave(stale) // deadline T0+150
-		n.stop()             // the node dies with socket 1 open
+		n.stop()            // the node dies with socket 1 open
 
 		time.Sleep(120 * time.Second) // down for 2 minutes: now T0+170
 		n = run(t, path, cfg)
