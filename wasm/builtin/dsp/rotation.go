@@ -51,6 +51,7 @@ func (r *Rotation) Process(buf []float32, frames, channels, rate, capFrames int)
 	s := buf[:frames*2]
 	for i := 0; i+1 < len(s); i += 2 {
 		p := r.osc.s
+		p = max(-1, min(1, p)) // the oscillator may overshoot by an ulp
 		s[i] *= float32(math.Sqrt((1 - p) / 2))
 		s[i+1] *= float32(math.Sqrt((1 + p) / 2))
 		r.osc.step()
