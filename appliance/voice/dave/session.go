@@ -163,6 +163,12 @@ func (s *Session) Handle(op int, payload []byte) error {
 		if err := decodeJSON(op, payload, &d); err != nil {
 			return err
 		}
+		if _, ok := s.transitions[d.TransitionID]; !ok {
+			// Not ours to execute (we were not part of it, or already
+			// recovered from it): nothing changes.
+			s.log.Warn("dave: execute of an unprepared transition ignored", "transition", d.TransitionID)
+			return nil
+		}
 		return s.execute(d.TransitionID)
 	case OpPrepareEpoch:
 		var d PrepareEpoch
