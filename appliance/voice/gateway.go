@@ -399,6 +399,10 @@ type discoveryResult struct {
 
 // identify builds a new E2EE and sends op 0.
 func (c *Conn) identify(st *voiceState, write func(int, any) error) error {
+	select {
+	case <-c.moved: // this Identify already uses the new channel
+	default:
+	}
 	maxDAVE := 0
 	if c.cfg.NewE2EE != nil {
 		e, err := c.cfg.NewE2EE(c.cfg.UserID, c.ChannelID(), c.sendGateway)
