@@ -1,9 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lxzan/gws"
 
 	"github.com/discodo-go/discodo/appliance/server/servertest"
 )
@@ -197,4 +208,130 @@ func tryDo(base string, h map[string]string, body string) (int, []byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// TestTLSLimitsSecretsAndSIGTERM runs the binary with TLS and tight
+// connection limits, checks a wss client gets HELLO, that the per-address
+// limit answers 503, that SIGTERM exits cleanly, and that no password,
+// voice token or session id reached the log.
+func TestTLSLimitsSecretsAndSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	certPEM, keyPEM, pool := selfSigned(t)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	port := freePort(t)
+	p := startBinary(t, filepath.Join(dir, "state"), port, "--tls-cert", filepath.Join(dir, "cert.pem"),
+		"--tls-key", filepath.Join(dir, "key.pem"), "--max-connections-per-addr", "2")
+
+	tlsConf := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	rec := &recorder{frames: make(chan []byte, 16)}
+	h, _, err := gws.NewClient(rec, &gws.ClientOption{
+		Addr:          fmt.Sprintf("wss://127.0.0.1:%d/ws", port),
+		RequestHeader: http.Header{"Authorization": []string{servertest.Password}},
+		TlsConfig:     tlsConf,
+	})
+	if err != nil {
+		t.Fatalf("wss dial: %v", err)
+	}
+	go h.ReadLoop()
+	defer h.NetConn().Close()
+	first := <-rec.frames
+	if !strings.Contains(string(first), `"op":"HELLO"`) {
+		t.Fatalf("first wss frame %s", first)
+	}
+	secretToken, secretSession := "TOKEN-4f1d9c", "SESSION-9a7e2b"
+	send := func(v any) {
+		b, _ := json.Marshal(v)
+		h.WriteMessage(gws.OpcodeText, b)
+	}
+	send(map[string]any{"op": "IDENTIFY", "d": map[string]any{"user_id": "1"}})
+	send(map[string]any{"op": "DISCORD_EVENT", "d": map[string]any{"t": "VOICE_STATE_UPDATE",
+		"d": map[string]any{"guild_id": "2", "channel_id": "3", "user_id": "1", "session_id": secretSession}}})
+	send(map[string]any{"op": "DISCORD_EVENT", "d": map[string]any{"t": "VOICE_SERVER_UPDATE",
+		"d": map[string]any{"guild_id": "2", "token": secretToken, "endpoint": "127.0.0.1:1"}}})
+
+	// One more connection from this address fits; the third gets 503.
+	tc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: false}, Timeout: 5 * time.Second}
+	resp, err := tc.Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second connection: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close() // kept alive: two connections are open now
+	raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(raw)
+	raw.Close()
+	if !strings.HasPrefix(string(b), "HTTP/1.1 503") {
+		t.Fatalf("third connection from one address: %q", b)
+	}
+	tc.CloseIdleConnections()
+
+	time.Sleep(200 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- p.cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10 s of SIGTERM")
+	}
+	logs := p.logs.String()
+	for _, secret := range []string{servertest.Password, secretToken, secretSession} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains %q:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs, "shutting down") {
+		t.Errorf("no graceful shutdown in the log:\n%s", logs)
+	}
+}
+
+type recorder struct {
+	gws.BuiltinEventHandler
+	frames chan []byte
+}
+
+func (r *recorder) OnMessage(_ *gws.Conn, m *gws.Message) {
+	r.frames <- bytes.Clone(m.Bytes())
+	m.Close()
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "discodo test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), pool
 }
