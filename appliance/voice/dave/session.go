@@ -616,6 +616,9 @@ type Status struct {
 	Epoch           uint64 // MLS epoch of the group, pending or established
 	Members         []uint64
 	Encrypting      bool // a transition to version 1 executed
+	// Authenticator is the epoch authenticator (RFC 9420 §8.7) that
+	// members of one epoch share; DAVE derives its privacy code from it.
+	Authenticator []byte
 }
 
 // Status returns a snapshot of the session.
@@ -624,6 +627,7 @@ func (s *Session) Status() Status {
 	st := Status{ProtocolVersion: s.version, Established: s.established}
 	if s.group != nil {
 		st.Epoch = s.group.Epoch()
+		st.Authenticator = s.group.EpochAuthenticator()
 		for _, m := range s.group.Members() {
 			if len(m.Identity) == 8 {
 				st.Members = append(st.Members, binary.BigEndian.Uint64(m.Identity))

@@ -165,6 +165,17 @@ func (g *Gateway) Rejected() []string {
 	return slices.Clone(g.rejected)
 }
 
+// Held returns the users whose commits are held.
+func (g *Gateway) Held() []uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var v []uint64
+	for _, h := range g.held {
+		v = append(v, h.user)
+	}
+	return v
+}
+
 // Pending returns how many proposals await a commit.
 func (g *Gateway) Pending() int { g.mu.Lock(); defer g.mu.Unlock(); return len(g.proposals) }
 
@@ -383,13 +394,24 @@ func (g *Gateway) keyPackage(user uint64, m *member, kp []byte) error {
 // Release; this lets a test revoke proposals while commits are in flight.
 func (g *Gateway) Hold() { g.mu.Lock(); g.hold = true; g.mu.Unlock() }
 
-// Release judges the held commits in arrival order.
-func (g *Gateway) Release() {
+// Release judges the held commits in arrival order, those of the users
+// in prefer first.
+func (g *Gateway) Release(prefer ...uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.hold = false
 	held := g.held
 	g.held = nil
+	slices.SortStableFunc(held, func(a, b heldCommit) int {
+		pa, pb := slices.Contains(prefer, a.user), slices.Contains(prefer, b.user)
+		switch {
+		case pa && !pb:
+			return -1
+		case pb && !pa:
+			return 1
+		}
+		return 0
+	})
 	for _, h := range held {
 		if err := g.commit(h.user, h.body); err != nil {
 			g.cfg.Logf("davetest: held commit: %v", err)
