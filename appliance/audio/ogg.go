@@ -192,18 +192,23 @@ func (o *oggReader) readPageHere() error {
 	if err := o.in.readFull(o.raw[:hn]); err != nil {
 		return err
 	}
-	if _, err := parseOggPageHeader(o.raw[:hn], &o.hdr); err != nil {
+	// The current page is gone from raw from here on: a failure leaves
+	// the reader with no page (every segment consumed) rather than a
+	// half-parsed one.
+	o.hdr.nseg, o.seg, o.bpos, o.body = 0, 0, 0, nil
+	var h oggPageHeader
+	if _, err := parseOggPageHeader(o.raw[:hn], &h); err != nil {
 		return err
 	}
-	if err := o.in.readFull(o.raw[hn : hn+o.hdr.bodyLen]); err != nil {
+	if err := o.in.readFull(o.raw[hn : hn+h.bodyLen]); err != nil {
 		return err
 	}
-	page := o.raw[:hn+o.hdr.bodyLen]
-	if got := oggCRC(page); got != o.hdr.crc {
-		return fmt.Errorf("%w: Ogg page CRC %#08x, header says %#08x (offset %d)", ErrMalformed, got, o.hdr.crc, o.in.off-int64(len(page)))
+	page := o.raw[:hn+h.bodyLen]
+	if got := oggCRC(page); got != h.crc {
+		return fmt.Errorf("%w: Ogg page CRC %#08x, header says %#08x (offset %d)", ErrMalformed, got, h.crc, o.in.off-int64(len(page)))
 	}
-	o.body = o.raw[hn : hn+o.hdr.bodyLen]
-	o.seg, o.bpos = 0, 0
+	o.hdr = h
+	o.body = o.raw[hn : hn+h.bodyLen]
 	return nil
 }
 
@@ -230,7 +235,7 @@ func (o *oggReader) nextOwnPage() error {
 func (o *oggReader) nextPacket() ([]byte, error) {
 	o.pkt = o.pkt[:0]
 	for {
-		if o.seg == o.hdr.nseg {
+		if o.seg >= o.hdr.nseg {
 			if o.ended || (o.locked && o.hdr.serial == o.serial && o.hdr.flags&oggEOS != 0 && o.body != nil) {
 				o.ended = true
 				return nil, io.EOF
