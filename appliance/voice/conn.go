@@ -324,6 +324,10 @@ func (c *Conn) loop(ctx context.Context, st *voiceState) error {
 			return end.err
 		}
 		act := end.act
+		if act == actResume && st.pk == nil {
+			// Nothing to resume: the socket dropped before Session Description.
+			act = actIdentify
+		}
 		if end.code == 4006 && !resume && !end.live && after4006 {
 			// A fresh Identify failed with 4006 again: give up (§1.9).
 			act = actStop

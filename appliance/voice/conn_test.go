@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/discodo-go/discodo/appliance/voice/voicetest"
+	"github.com/lxzan/gws"
 )
 
 // harness runs one Conn against one fake server.
@@ -792,3 +795,49 @@ func TestGatewayURL(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+// TestDropBeforeReady: a socket that drops before Session Description has
+// nothing to resume; the client identifies afresh.
+func TestDropBeforeReady(t *testing.T) {
+	var n atomic.Int32
+	srv := voicetest.New(t, voicetest.Options{OnClientOp: func(ss *voicetest.Session, op int, _ []byte, _ bool) {
+		if op == 0 && n.Add(1) == 1 {
+			ss.Drop()
+		}
+	}})
+	h := start(t, srv, func(c *Config) { c.Source = newTone(t, 5) })
+	ev := h.waitEvent(EventReconnecting)
+	if ev.Resume || ev.Code != 1006 {
+		t.Errorf("reconnecting %+v, want identify after 1006", ev)
+	}
+	h.waitEvent(EventReady)
+	h.waitPackets(srv.Session(), 10)
+	if srv.Identifies() != 2 || srv.Resumes() != 0 {
+		t.Errorf("identifies %d resumes %d", srv.Identifies(), srv.Resumes())
+	}
+	h.noViolations()
+}
+
+// TestHandshakeTimeout: a server that upgrades and then says nothing.
+func TestHandshakeTimeout(t *testing.T) {
+	up := gws.NewUpgrader(&gws.BuiltinEventHandler{}, nil)
+	mute := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r)
+		if err == nil {
+			c.ReadLoop()
+		}
+	}))
+	defer mute.Close()
+	srv := voicetest.New(t, voicetest.Options{})
+	h := start(t, srv, func(c *Config) {
+		c.Endpoint = "ws://" + mute.Listener.Addr().String()
+		c.HandshakeTimeout = 100 * time.Millisecond
+		c.MaxAttempts = 2
+	})
+	if err := h.waitRun(); !errors.Is(err, ErrGaveUp) || !errors.Is(err, ErrHandshakeTimeout) {
+		t.Errorf("Run returned %v", err)
+	}
+	if st := h.conn.Stats(); st.Identifies != 2 {
+		t.Errorf("identifies %d, want 2", st.Identifies)
+	}
+}

@@ -47,6 +47,9 @@ type Options struct {
 	SeqStart uint16
 	// DiscardPCM keeps no decoded PCM (long benchmarks).
 	DiscardPCM bool
+	// SkipDecode does not decode Opus at all (load tests with many
+	// clients); packets are still decrypted and checked.
+	SkipDecode bool
 
 	// OnClientOp sees every client op after the server handled it: JSON
 	// ops with the raw "d", binary ops with the body after the opcode byte.
@@ -173,6 +176,19 @@ func (s *Server) Session() *Session {
 		return nil
 	}
 	return s.sessions[len(s.sessions)-1]
+}
+
+// SessionOf returns the latest session identified with server_id guildID
+// (nil if none): one fake can serve many guilds.
+func (s *Server) SessionOf(guildID string) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range slices.Backward(s.sessions) {
+		if ss.serverID == guildID {
+			return ss
+		}
+	}
+	return nil
 }
 
 // Sessions returns every session, oldest first.

@@ -139,7 +139,7 @@ func (s *Server) rtp(b []byte, arrival time.Time) {
 	if s.opts.OnPayload != nil {
 		s.opts.OnPayload(ss, p)
 	}
-	if p.Silence {
+	if p.Silence || s.opts.SkipDecode {
 		return
 	}
 	frame := plain
