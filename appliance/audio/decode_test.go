@@ -1,11 +1,14 @@
 package audio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,5 +144,70 @@ func TestSeekAccuracy(t *testing.T) {
 				check(2 * time.Second)
 			})
 		}
+	}
+}
+
+// TestFFmpegClose: closing an ffmpeg-decoded stream mid-way ends the
+// process and its goroutines; a file ffmpeg cannot decode gives an error
+// naming what ffmpeg said.
+func TestFFmpegClose(t *testing.T) {
+	requireTool(t, "ffmpeg")
+	checkLeaks(t)
+	dir := t.TempDir()
+	path := fixture{format: "aac", rate: 48000, channels: 2, signal: "tone", secs: 3}.make(t, dir)
+	// Through a pipe, ffmpeg needs the MP4 index at the front.
+	fast := filepath.Join(dir, "fast.m4a")
+	run(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-c", "copy", "-movflags", "+faststart", fast)
+	for _, viaPipe := range []bool{false, true} {
+		p := path
+		if viaPipe {
+			p = fast
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = f
+		if viaPipe {
+			r = struct{ io.ReadCloser }{f} // no Seek: goes through stdin
+		}
+		d, err := Open(context.Background(), r, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Read(make([]float32, FrameLen)); err != nil {
+			t.Fatalf("pipe %v: %v (%s)", viaPipe, err, d.(*converter).src.(*ffmpegDecoder).stderr)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if cmd := d.(*converter).src.(*ffmpegDecoder).cmd; cmd != nil {
+			t.Errorf("ffmpeg still running after Close")
+		}
+		if err := d.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	}
+	// The index at the end, through a pipe: a clear error, not silence.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(context.Background(), struct{ io.ReadCloser }{f}, OpenOptions{})
+	if err == nil {
+		_, err = d.Read(make([]float32, FrameLen))
+		d.Close()
+	}
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "ffmpeg") {
+		t.Errorf("MP4 with the index at the end through a pipe: %v", err)
+	}
+	junk := append([]byte("\x00\x00\x00\x18ftypmp42"), bytes.Repeat([]byte{0xAB}, 5000)...)
+	d, err = Open(context.Background(), bytes.NewReader(junk), OpenOptions{})
+	if err == nil {
+		_, err = d.Read(make([]float32, FrameLen))
+		d.Close()
+	}
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "ffmpeg") {
+		t.Errorf("junk through ffmpeg: %v", err)
 	}
 }

@@ -136,7 +136,9 @@ func (d *ffmpegDecoder) read(dst []float32) (int, error) {
 	}
 	werr := d.cmd.Wait()
 	d.cmd = nil
-	if werr != nil || !errors.Is(err, io.EOF) {
+	// ffmpeg exits 0 on some input errors: no audio at all plus a message
+	// is a failure too.
+	if werr != nil || !errors.Is(err, io.EOF) || (d.wav.pos == 0 && strings.TrimSpace(d.stderr.String()) != "") {
 		return 0, d.failure(errors.Join(err, werr))
 	}
 	return 0, io.EOF

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -218,4 +220,28 @@ func f32bytes(f []float32) []byte {
 
 func bytesF32(b []byte) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
+}
+
+// checkLeaks fails the test when goroutines started during it are still
+// running shortly after it ends (cleanups run first). Not for parallel
+// tests.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= base {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("%d goroutines leaked:\n%s", n-base, buf)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }

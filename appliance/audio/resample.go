@@ -160,12 +160,7 @@ func (r *Resampler) Pull(out []float32) int {
 		start := (r.i - r.h + 1) * 2
 		x := r.buf[start : start+4*r.h]
 		t := r.phaseTaps()
-		var a0, a1 float32
-		for j, c := range t {
-			a0 += c * x[2*j]
-			a1 += c * x[2*j+1]
-		}
-		out[w], out[w+1] = a0, a1
+		out[w], out[w+1] = dot2(t, x)
 		w += 2
 		r.p += r.m
 		r.i += r.p / r.l
@@ -221,4 +216,26 @@ func bessel0(x float64) float64 {
 		}
 	}
 	return sum
+}
+
+// dot2 returns the dot products of taps t with the left and right samples
+// of interleaved x (len(x) == 2·len(t)), four taps per iteration with two
+// accumulators per channel.
+func dot2(t, x []float32) (float32, float32) {
+	x = x[:2*len(t)]
+	var l0, r0, l1, r1 float32
+	j := 0
+	for ; j+4 <= len(t); j += 4 {
+		c := t[j : j+4 : j+4]
+		v := x[2*j : 2*j+8 : 2*j+8]
+		l0 += c[0]*v[0] + c[2]*v[4]
+		r0 += c[0]*v[1] + c[2]*v[5]
+		l1 += c[1]*v[2] + c[3]*v[6]
+		r1 += c[1]*v[3] + c[3]*v[7]
+	}
+	for ; j < len(t); j++ {
+		l0 += t[j] * x[2*j]
+		r0 += t[j] * x[2*j+1]
+	}
+	return l0 + l1, r0 + r1
 }

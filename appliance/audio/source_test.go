@@ -71,6 +71,7 @@ func mediaServer(t *testing.T, data []byte, name string) *httptest.Server {
 // range support and through a connection that breaks every 64 KB, and
 // checks seeks land exactly.
 func TestHTTPStreamDecodeAndSeek(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
 	for _, format := range []string{"wav16", "opus", "flac", "vorbis", "mp3"} {
 		fx := fixture{format: format, rate: 44100, channels: 2, signal: "chirp", secs: 4}
@@ -203,6 +204,7 @@ func TestHTTPErrors(t *testing.T) {
 // idle timeout (with reconnect attempts) rather than hang, and Close from
 // another goroutine unblocks a Read at once.
 func TestHTTPStall(t *testing.T) {
+	checkLeaks(t)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/wav")
@@ -348,6 +350,7 @@ func TestMediaDirs(t *testing.T) {
 
 func TestExtractor(t *testing.T) {
 	requireTool(t, "ffmpeg")
+	checkLeaks(t)
 	fake, err := filepath.Abs("testdata/fake-yt-dlp")
 	if err != nil {
 		t.Fatal(err)
