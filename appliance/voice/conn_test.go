@@ -131,8 +131,8 @@ func (h *harness) waitRun() error {
 
 func (h *harness) waitPackets(ss *voicetest.Session, n int) {
 	h.t.Helper()
-	if !h.srv.Wait(5*time.Second, func() bool { return ss.PacketCount() >= n }) {
-		h.t.Fatalf("server got %d packets, want >= %d", ss.PacketCount(), n)
+	if !h.srv.Wait(15*time.Second, func() bool { return ss.PacketCount() >= n }) {
+		h.t.Fatalf("server got %d packets, want >= %d; client stats %+v", ss.PacketCount(), n, h.conn.Stats())
 	}
 }
 
