@@ -23,6 +23,26 @@
 // with the same session_id and replays the numbered messages the client
 // missed. Server methods that act on "the" session use the latest one.
 //
+// # Hooks for DAVE and other tests
+//
+//   - Options.DAVEVersion is announced in op 4 (capped by the client's
+//     max_dave_protocol_version); Options.RequireDAVE answers an Identify
+//     without DAVE with 4017.
+//   - Session.SendJSON and Session.SendBinary send numbered server ops
+//     (11, 21, 22, 24; 25, 27, 29, 30, ...); Options.OnClientOp sees every
+//     client op, JSON or binary (23, 26, 28, 31, ...).
+//   - Options.OnPayload sees every transport-decrypted RTP payload;
+//     Options.DecryptFrame turns a DAVE frame back into Opus so the server
+//     can decode what a listener would hear.
+//   - Session.CloseWith injects any close code, Session.Drop cuts the TCP
+//     connection, Session.DropHeartbeatACKs stops answering heartbeats,
+//     Session.LoseReplayBuffer makes the next resume fail with 4006.
+//
+// Tone is a FrameSource playing a sine encoded with libopus; Level
+// measures a frequency in decoded PCM (Goertzel), to check what was heard.
+// One server serves many clients (Server.SessionOf finds a guild's
+// session); Options.SkipDecode and DiscardPCM make it cheap under load.
+//
 // # Numbering and replay
 //
 // Every message the server may replay carries a sequence number: JSON ops
