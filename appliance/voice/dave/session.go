@@ -430,6 +430,10 @@ func (s *Session) handleWelcome(body []byte) error {
 		return s.recover(tid, "welcome", err)
 	}
 	g, err := mls.JoinWelcome(w, s.kp, s.kpSecrets, nil, nil)
+	if errors.Is(err, mls.ErrNotInvited) && s.established {
+		s.log.Warn("dave: welcome for another key package ignored", "transition", tid)
+		return nil
+	}
 	if err != nil {
 		return s.recover(tid, "welcome", err)
 	}

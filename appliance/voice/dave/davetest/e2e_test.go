@@ -90,6 +90,7 @@ func TestNodeInDAVECall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end call: skipped in -short")
 	}
+	davetest.NoLeaks(t)
 	sc := davetest.NeedSidecar(t)
 	signer, err := davetest.NewTSSigner(sc)
 	if err != nil {

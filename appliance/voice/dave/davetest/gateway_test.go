@@ -111,6 +111,7 @@ func (c *call) hearEachOther() {
 // the Go signer: creation, joins, a revoke, a leave, an invalid commit, a
 // sole-member reset and a downgrade.
 func TestGatewayScenario(t *testing.T) {
+	NoLeaks(t)
 	c := newCall(t)
 	a := c.join(1)
 	if st := a.Session.Status(); st.Established || st.Encrypting || st.Epoch != 0 {

@@ -188,6 +188,7 @@ func (c *interopCall) check() {
 // commit makes the Go member rejoin from davey's Welcome, a revoke, a
 // sole-member reset and a new davey join.
 func TestInteropDavey(t *testing.T) {
+	NoLeaks(t)
 	c := newInteropCall(t)
 	a := c.joinGo(100)
 	c.settle()
