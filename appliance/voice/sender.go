@@ -115,8 +115,9 @@ func (s *sendLoop) slot() error {
 	if src := s.source.Load(); src != nil && *src != nil {
 		n = (*src).NextFrame(s.opus)
 		if n < 0 || n > len(s.opus) {
-			s.stats.dropped.Add(1)
-			s.log.Warn("voice: frame source returned a bad length", "n", n)
+			if rare(s.stats.dropped.Add(1)) {
+				s.log.Warn("voice: frame source returned a bad length", "n", n)
+			}
 			n = 0
 		}
 	}
@@ -130,8 +131,9 @@ func (s *sendLoop) slot() error {
 			var err error
 			payload, err = s.e2ee.EncryptOpus(s.dave[:0], payload)
 			if err != nil {
-				s.stats.dropped.Add(1)
-				s.log.Warn("voice: E2EE refused a frame", "err", err)
+				if n := s.stats.dropped.Add(1); rare(n) {
+					s.log.Warn("voice: E2EE refused a frame", "err", err, "dropped", n)
+				}
 				return nil
 			}
 		}
@@ -163,16 +165,23 @@ func (s *sendLoop) send(payload []byte) error {
 		if errors.Is(err, ErrNonceExhausted) {
 			return err
 		}
-		s.stats.dropped.Add(1)
-		s.log.Warn("voice: cannot seal frame", "err", err)
+		if n := s.stats.dropped.Add(1); rare(n) {
+			s.log.Warn("voice: cannot seal frame", "err", err, "dropped", n)
+		}
 		return nil
 	}
 	if err := s.write(pkt); err != nil {
-		s.stats.sendErrors.Add(1)
-		s.log.Debug("voice: UDP write failed", "err", err)
+		if n := s.stats.sendErrors.Add(1); rare(n) {
+			s.log.Warn("voice: UDP write failed", "err", err, "failures", n)
+		}
 	}
 	return nil
 }
+
+// rare reports whether the n-th occurrence of a per-frame problem is
+// logged: the 1st, 2nd, 4th, 8th, ... so a lasting fault cannot flood the
+// log 50 times a second.
+func rare(n uint64) bool { return n&(n-1) == 0 }
 
 func (s *sendLoop) setSpeaking(on bool) {
 	s.speakingOn = on
