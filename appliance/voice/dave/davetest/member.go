@@ -45,12 +45,13 @@ func NewMember(gw *Gateway, user uint64) (*Member, error) {
 		return nil, err
 	}
 	m.Session = s
-	go m.run()
+	// Op 4 first in the queue, but nothing runs before the gateway knows
+	// the member, or its key package would reach a gateway that drops it.
 	m.push(dave.OpSessionDescription, nil)
 	if err := gw.Connect(user, m); err != nil {
-		m.Close()
 		return nil, err
 	}
+	go m.run()
 	return m, nil
 }
 
