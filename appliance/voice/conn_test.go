@@ -841,3 +841,37 @@ func TestHandshakeTimeout(t *testing.T) {
 		t.Errorf("identifies %d, want 2", st.Identifies)
 	}
 }
+
+// TestPauseResume: over the real connection, a pause gives five silence
+// frames and Speaking off, a resume Speaking on again; SetSource(nil) is a
+// pause too.
+func TestPauseResume(t *testing.T) {
+	srv := voicetest.New(t, voicetest.Options{})
+	tone := newTone(t, -1)
+	h := start(t, srv, func(c *Config) { c.Source = tone })
+	h.waitEvent(EventReady)
+	ss := srv.Session()
+	h.waitPackets(ss, 10)
+	tone.Pause(true)
+	if !srv.Wait(15*time.Second, func() bool { return ss.SilenceFrames() == silenceFrames && len(ss.Speaking()) == 2 }) {
+		t.Fatalf("silence %d speaking %+v", ss.SilenceFrames(), ss.Speaking())
+	}
+	n := ss.PacketCount()
+	time.Sleep(5 * FrameInterval)
+	if ss.PacketCount() != n {
+		t.Fatalf("packets sent while paused")
+	}
+	tone.Pause(false)
+	h.waitPackets(ss, n+10)
+	h.conn.SetSource(nil)
+	if !srv.Wait(15*time.Second, func() bool { return ss.SilenceFrames() == 2*silenceFrames && len(ss.Speaking()) == 4 }) {
+		t.Fatalf("silence %d speaking %+v", ss.SilenceFrames(), ss.Speaking())
+	}
+	sp := ss.Speaking()
+	for i, want := range []bool{true, false, true, false} {
+		if sp[i].On != want {
+			t.Errorf("speaking %d: %v, want %v", i, sp[i].On, want)
+		}
+	}
+	h.noViolations() // seq +1 and timestamps +960·k across the pauses
+}
