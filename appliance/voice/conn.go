@@ -63,6 +63,7 @@ type Stats struct {
 	Frames        uint64 // audio packets sent
 	SilenceFrames uint64 // F8 FF FE packets sent
 	Skipped       uint64 // grid slots skipped after stalls (the deficit)
+	Late          uint64 // slots that started 5 ms or more after their due time
 	Dropped       uint64 // frames refused by the source, E2EE or sealing
 	SendErrors    uint64 // UDP writes that failed
 	Identifies    uint64 // op 0 sent
@@ -77,7 +78,7 @@ type Stats struct {
 }
 
 type counters struct {
-	frames, silence, skipped, dropped, sendErrors, identifies, resumes atomic.Uint64
+	frames, silence, skipped, late, dropped, sendErrors, identifies, resumes atomic.Uint64
 }
 
 // eventQueue bounds the events waiting for OnEvent.
@@ -180,6 +181,7 @@ func (c *Conn) Stats() Stats {
 		Frames:        c.ctrs.frames.Load(),
 		SilenceFrames: c.ctrs.silence.Load(),
 		Skipped:       c.ctrs.skipped.Load(),
+		Late:          c.ctrs.late.Load(),
 		Dropped:       c.ctrs.dropped.Load(),
 		SendErrors:    c.ctrs.sendErrors.Load(),
 		Identifies:    c.ctrs.identifies.Load(),

@@ -89,6 +89,11 @@ func discover(ctx context.Context, conn *net.UDPConn, ssrc uint32, wait time.Dur
 		if err := conn.SetReadDeadline(deadline); err != nil {
 			return netip.AddrPort{}, err
 		}
+		// A cancel after this check runs the AfterFunc, whose past
+		// deadline then overrides the one just set.
+		if ctx.Err() != nil {
+			return netip.AddrPort{}, ctx.Err()
+		}
 		for {
 			n, err := conn.Read(buf)
 			if ctx.Err() != nil {

@@ -1,9 +1,11 @@
 package voice
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -259,4 +261,51 @@ func FuzzParseDiscovery(f *testing.F) {
 			t.Fatalf("accepted %v from % x", addr, b)
 		}
 	})
+}
+
+// TestDiscoverRetries: junk is skipped, a lost request is retried.
+func TestDiscoverRetries(t *testing.T) {
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	conn, err := net.DialUDP("udp", nil, peer.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 100)
+		for i := 0; ; i++ {
+			n, from, err := peer.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if n != discoveryLen || i == 0 {
+				continue // the first request is "lost"
+			}
+			_, _ = peer.WriteToUDP([]byte("junk"), from)
+			_, _ = peer.WriteToUDP(discoveryResponseBytes("192.0.2.9", 4242, 1), from)
+			return
+		}
+	}()
+	addr, err := discover(t.Context(), conn, 1, 100*time.Millisecond)
+	if err != nil || addr != netip.MustParseAddrPort("192.0.2.9:4242") {
+		t.Fatalf("discover = %v, %v", addr, err)
+	}
+	<-done
+
+	// Nobody answers: ErrDiscovery after the attempts; a cancelled
+	// context ends it at once.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := discover(ctx, conn, 1, time.Second); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled discover = %v", err)
+	}
+	if _, err := discover(t.Context(), conn, 1, 10*time.Millisecond); !errors.Is(err, ErrDiscovery) {
+		t.Errorf("unanswered discover = %v", err)
+	}
 }

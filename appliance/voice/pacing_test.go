@@ -48,7 +48,9 @@ func BenchmarkPacingLoopback(b *testing.B) {
 			b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 			b.ReportMetric(float64(worst.Microseconds()), "max-µs")
 			b.ReportMetric(float64(gap.Microseconds()), "maxgap-µs")
-			b.ReportMetric(float64(c.Stats().Skipped), "skipped")
+			st := c.Stats()
+			b.ReportMetric(float64(st.Skipped), "skipped")
+			b.ReportMetric(100*float64(st.Late)/float64(st.Frames+st.SilenceFrames+st.Skipped), "late%")
 			for _, v := range srv.Violations() {
 				b.Error(v)
 			}

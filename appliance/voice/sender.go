@@ -35,6 +35,10 @@ type E2EE interface {
 // FrameInterval is the length of one Opus frame and one grid slot.
 const FrameInterval = 20 * time.Millisecond
 
+// lateThreshold: a slot that starts this late counts in Stats.Late
+// (discord-voice.md asks for a p99 deviation of at most 5 ms).
+const lateThreshold = 5 * time.Millisecond
+
 // silenceFrames is how many F8 FF FE frames follow the end of audio (§2.2).
 const silenceFrames = 5
 
@@ -102,6 +106,9 @@ func (s *sendLoop) run(ctx context.Context) error {
 			s.stats.skipped.Add(uint64(int64(next) - n))
 			n = int64(next) - 1
 			continue
+		}
+		if time.Since(due) >= lateThreshold {
+			s.stats.late.Add(1)
 		}
 		if err := s.slot(); err != nil {
 			return err
