@@ -347,6 +347,15 @@ func (s *Session) checkProposal(msg *mls.Message) (mls.CachedProposal, error) {
 // commit commits every cached proposal by reference and sends op 28:
 // the commit MLSMessage, then the bare Welcome if members are added.
 func (s *Session) commit() error {
+	for _, p := range s.proposals {
+		if p.Proposal.Type == mls.ProposalRemove && p.Proposal.Remove == s.group.OwnLeaf() {
+			// MLS forbids committing our own removal: another member
+			// will, and the commit tells us we are out.
+			s.log.Debug("dave: proposals remove us, leaving the commit to others")
+			s.pending, s.pendingWire = nil, nil
+			return nil
+		}
+	}
 	pc, err := s.group.Commit(s.proposals, false)
 	if err != nil {
 		return fmt.Errorf("dave: commit: %w", err)

@@ -31,9 +31,10 @@ type listener struct {
 	// before the transition executed (op 22), and nobody listens between
 	// a sole-member reset and the next join: such frames are counted
 	// apart. Every other failure is a failure.
-	heardOnce bool
-	unheard   int
-	failures  []string
+	heardOnce  bool
+	unheard    int
+	downgraded bool
+	failures   []string
 }
 
 func (l *listener) decrypt(_ *voicetest.Session, payload []byte) ([]byte, error) {
@@ -41,7 +42,7 @@ func (l *listener) decrypt(_ *voicetest.Session, payload []byte) ([]byte, error)
 	defer l.mu.Unlock()
 	if len(payload) < 2 || payload[len(payload)-1] != 0xFA || payload[len(payload)-2] != 0xFA {
 		l.plain++
-		if l.encrypted {
+		if l.encrypted && !l.downgraded {
 			l.plainLate++
 		}
 		return payload, nil
@@ -300,9 +301,26 @@ func TestNodeInDAVECall(t *testing.T) {
 	settle()
 	heard("after a sole-member reset", 50)
 
+	// 6. Downgrade: the node goes back to plain Opus.
+	l.mu.Lock()
+	l.downgraded = true
+	plain0 := l.plain
+	l.mu.Unlock()
+	if err := gw.Downgrade(); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	if !gw.Wait(10*time.Second, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.plain >= plain0+25 }) {
+		t.Fatalf("no plain audio after the downgrade: %+v", node().Status())
+	}
+	if st := node().Status(); st.Encrypting || st.ProtocolVersion != 0 {
+		t.Fatalf("after downgrade: %+v", st)
+	}
+	t.Log("downgrade: the node sends plain Opus")
+
 	ss := srv.Session()
 	ok, fails := l.counts()
-	t.Logf("listener: %d frames decrypted, %d plain before DAVE, %d unheard while joining or absent, %d failures %q; server decoded %d Opus frames",
+	t.Logf("listener: %d frames decrypted, %d plain (before DAVE, after the downgrade), %d unheard while joining or absent, %d failures %q; server decoded %d Opus frames",
 		ok, l.plain, l.unheard, fails, l.failures, ss.Decoded())
 	if l.plainLate > 0 {
 		t.Errorf("%d plain frames after DAVE started", l.plainLate)
