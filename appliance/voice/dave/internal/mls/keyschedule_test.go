@@ -123,3 +123,41 @@ func TestTranscriptHashVectors(t *testing.T) {
 		t.Fatal("no ciphersuite 2 case")
 	}
 }
+
+// TestPSKSecretVectors checks psk_secret.json for suite 2 (external
+// PSKs; DAVE has none, the passive-client vectors use them).
+func TestPSKSecretVectors(t *testing.T) {
+	var cases []struct {
+		CipherSuite int `json:"cipher_suite"`
+		PSKs        []struct {
+			ID    hexBytes `json:"psk_id"`
+			PSK   hexBytes `json:"psk"`
+			Nonce hexBytes `json:"psk_nonce"`
+		} `json:"psks"`
+		PSKSecret hexBytes `json:"psk_secret"`
+	}
+	loadVectors(t, "psk_secret.json", &cases)
+	n := 0
+	for _, c := range cases {
+		if c.CipherSuite != CipherSuite {
+			continue
+		}
+		n++
+		var ids []PreSharedKeyID
+		var psks [][]byte
+		for _, p := range c.PSKs {
+			ids = append(ids, PreSharedKeyID{Type: PSKExternal, ID: p.ID, Nonce: p.Nonce})
+			psks = append(psks, p.PSK)
+		}
+		got := pskSecret(ids, psks)
+		if got == nil {
+			got = zeroSecret
+		}
+		if !bytes.Equal(got, c.PSKSecret) {
+			t.Fatalf("%d PSKs: secret %x, want %x", len(ids), got, c.PSKSecret)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no ciphersuite 2 case")
+	}
+}
