@@ -199,3 +199,33 @@ func TestEncryptOpusAllocs(t *testing.T) {
 		t.Fatalf("EncryptOpus allocates %.1f times per frame", n)
 	}
 }
+
+// BenchmarkDecrypt measures the receive path (CTR + tag recomputation).
+func BenchmarkDecrypt(b *testing.B) {
+	base := bytes.Repeat([]byte{9}, 16)
+	e := newEncryptor(base)
+	var r receiver
+	r.add(base, time.Now())
+	opus := bytes.Repeat([]byte{0xFC, 0xAA}, 80)
+	frames := make([][]byte, 1<<12)
+	for i := range frames {
+		frames[i] = e.seal(nil, opus)
+	}
+	dst := make([]byte, 0, 4000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(opus)))
+	i := 0
+	for b.Loop() {
+		if i == len(frames) {
+			b.StopTimer()
+			r = receiver{}
+			r.add(base, time.Now())
+			i = 0
+			b.StartTimer()
+		}
+		if _, err := r.open(dst[:0], frames[i], time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

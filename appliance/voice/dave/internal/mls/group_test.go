@@ -16,7 +16,7 @@ type testMember struct {
 	g       *Group
 }
 
-func newTestMember(t *testing.T, name string) *testMember {
+func newTestMember(t testing.TB, name string) *testMember {
 	t.Helper()
 	sig, err := GenerateSignatureKey()
 	if err != nil {
@@ -37,7 +37,7 @@ type testExternal struct {
 	ext []Extension
 }
 
-func newTestExternal(t *testing.T) *testExternal {
+func newTestExternal(t testing.TB) *testExternal {
 	k, err := GenerateSignatureKey()
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func newTestExternal(t *testing.T) *testExternal {
 
 // propose signs an external proposal, sends it through the wire encoding
 // and has g validate it.
-func (e *testExternal) propose(t *testing.T, g *Group, p *Proposal) CachedProposal {
+func (e *testExternal) propose(t testing.TB, g *Group, p *Proposal) CachedProposal {
 	t.Helper()
 	m, err := SignExternalProposal(e.key, 0, g.GroupID(), g.Epoch(), p)
 	if err != nil {
@@ -100,7 +100,7 @@ func follow(t *testing.T, pc *PendingCommit, props []CachedProposal, ms ...*test
 	}
 }
 
-func join(t *testing.T, w *Welcome, m *testMember) {
+func join(t testing.TB, w *Welcome, m *testMember) {
 	t.Helper()
 	wire, err := UnmarshalWelcome(w.Marshal())
 	if err != nil {
@@ -276,4 +276,37 @@ func TestCommitRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = fmt.Sprint()
+}
+
+// BenchmarkCommitRemove measures one member committing a Remove (with an
+// UpdatePath) in a group of 16, and another member processing it.
+func BenchmarkCommitRemove(b *testing.B) {
+	t := b
+	ext := newTestExternal(t)
+	members := []*testMember{newTestMember(t, "m0")}
+	members[0].g, _ = CreateGroup([]byte("bench"), members[0].kp, members[0].secrets, ext.ext)
+	var props []CachedProposal
+	for i := 1; i < 16; i++ {
+		m := newTestMember(t, fmt.Sprint("m", i))
+		members = append(members, m)
+		props = append(props, ext.propose(t, members[0].g, &Proposal{Type: ProposalAdd, Add: m.kp}))
+	}
+	pc, err := members[0].g.Commit(props, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	members[0].g = pc.Next
+	join(t, pc.Welcome, members[5])
+	rm := []CachedProposal{ext.propose(t, members[0].g, &Proposal{Type: ProposalRemove, Remove: 3})}
+	lookup := func([]byte) (CachedProposal, bool) { return rm[0], true }
+	b.ReportAllocs()
+	for b.Loop() {
+		pc, err := members[0].g.Commit(rm, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := members[5].g.ProcessCommit(pc.Message, lookup, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
