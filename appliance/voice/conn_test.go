@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -874,4 +875,55 @@ func TestPauseResume(t *testing.T) {
 		}
 	}
 	h.noViolations() // seq +1 and timestamps +960·k across the pauses
+}
+
+// TestSSLCertFile: with no Config.TLSConfig the system trust store is
+// used, and SSL_CERT_FILE is honoured. Go reads the store once per
+// process, so the dial runs in a child process of the test binary.
+func TestSSLCertFile(t *testing.T) {
+	if ep := os.Getenv("VOICE_TEST_CHILD_ENDPOINT"); ep != "" {
+		cfg := Config{Endpoint: ep, GuildID: 1, ChannelID: 2, UserID: 3, SessionID: "s", Token: "t", MaxAttempts: 1}
+		ready := make(chan struct{}, 1)
+		cfg.OnEvent = func(ev Event) {
+			if ev.Kind == EventReady {
+				ready <- struct{}{}
+			}
+		}
+		c, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Run(context.Background()) }()
+		select {
+		case <-ready:
+			_ = c.Close()
+			<-done
+		case err := <-done:
+			t.Fatalf("Run: %v", err)
+		}
+		return
+	}
+	srv := voicetest.New(t, voicetest.Options{TLS: true})
+	pemFile := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(pemFile, srv.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, trust := range []bool{true, false} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSSLCertFile$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "VOICE_TEST_CHILD_ENDPOINT="+srv.Endpoint())
+		if trust {
+			cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+pemFile)
+		} else {
+			cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+t.TempDir()+"/none.pem", "SSL_CERT_DIR="+t.TempDir())
+		}
+		out, err := cmd.CombinedOutput()
+		t.Logf("child trusting the certificate: %v: %v\n%s", trust, err, out)
+		if trust && err != nil {
+			t.Errorf("with SSL_CERT_FILE: %v\n%s", err, out)
+		}
+		if !trust && (err == nil || !strings.Contains(string(out), "certificate")) {
+			t.Errorf("without the certificate the child connected or failed otherwise: %v\n%s", err, out)
+		}
+	}
 }

@@ -71,7 +71,13 @@
 // inside the tail cancels it. Per packet the sequence number goes up by 1
 // and the timestamp by 960, both wrapping; the transport nonce is a 32-bit
 // counter appended big-endian. Nothing on this path allocates
-// (BenchmarkSlot, BenchmarkSeal).
+// (BenchmarkSlot, BenchmarkSeal). Stats.Late counts slots that started
+// 5 ms or more after their due time, the sender's side of the pacing
+// target; BenchmarkPacingLoopback measures arrivals at the fake server.
+//
+// TLS: wss:// endpoints are verified against the system trust store
+// (SSL_CERT_FILE and SSL_CERT_DIR honoured, TestSSLCertFile) unless
+// Config.TLSConfig is set.
 //
 // # Decisions where the spec leaves a choice
 //

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -148,6 +149,16 @@ func (s *Server) ClientTLSConfig() *tls.Config {
 		pool.AddCert(c)
 	}
 	return &tls.Config{RootCAs: pool}
+}
+
+// CertificatePEM is the server's self-signed certificate (TLS only), e.g.
+// for SSL_CERT_FILE.
+func (s *Server) CertificatePEM() []byte {
+	c := s.http.Certificate()
+	if c == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 // Close closes every socket, the UDP socket and the HTTP server, and waits
