@@ -96,6 +96,10 @@ type Conn struct {
 	moved  chan struct{} // SetChannel → session loop, cap 1
 	events chan Event
 
+	// nonceLimit, when set by a test, replaces 2^32 as the packets
+	// allowed under one key.
+	nonceLimit uint64
+
 	mu         sync.Mutex
 	ws         *gws.Conn // the open socket, nil between sockets
 	channelID  uint64

@@ -57,6 +57,12 @@ func baseConfig(srv *voicetest.Server) Config {
 // start runs a Conn against srv; mut adjusts the config.
 func start(t *testing.T, srv *voicetest.Server, mut func(*Config)) *harness {
 	t.Helper()
+	return startWith(t, srv, nil, mut)
+}
+
+// startWith is start with a hook on the Conn before Run.
+func startWith(t *testing.T, srv *voicetest.Server, hook func(*Conn), mut func(*Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, srv: srv, done: make(chan error, 1), evCh: make(chan Event, 64)}
 	cfg := baseConfig(srv)
 	cfg.Logger = testLogger(t)
@@ -74,6 +80,9 @@ func start(t *testing.T, srv *voicetest.Server, mut func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	h.conn = c
+	if hook != nil {
+		hook(c)
+	}
 	go func() { h.done <- c.Run(context.Background()) }()
 	t.Cleanup(func() {
 		_ = c.Close()
@@ -926,4 +935,25 @@ func TestSSLCertFile(t *testing.T) {
 			t.Errorf("without the certificate the child connected or failed otherwise: %v\n%s", err, out)
 		}
 	}
+}
+
+// TestNonceExhausted: when a key's nonces run out the connection
+// identifies afresh for a new key instead of repeating one (the limit is
+// lowered from 2^32 to 20 packets here).
+func TestNonceExhausted(t *testing.T) {
+	srv := voicetest.New(t, voicetest.Options{})
+	h := startWith(t, srv, func(c *Conn) { c.nonceLimit = 20 }, func(c *Config) { c.Source = newTone(t, -1) })
+	h.waitEvent(EventReady)
+	ev := h.waitEvent(EventReconnecting)
+	if ev.Resume || !errors.Is(ev.Err, ErrNonceExhausted) {
+		t.Errorf("reconnecting %+v", ev)
+	}
+	h.waitEvent(EventReady)
+	sessions := srv.Sessions()
+	first := sessions[len(sessions)-2]
+	if n := first.PacketCount(); n != 20 {
+		t.Errorf("%d packets under the first key, want 20", n)
+	}
+	h.waitPackets(srv.Session(), 5)
+	h.noViolations()
 }

@@ -396,6 +396,9 @@ func (s *socket) sessionDescription(d []byte) *sessionEnd {
 	if err != nil {
 		return s.fail(actIdentify, err)
 	}
+	if c.nonceLimit > 0 {
+		pk.limit = c.nonceLimit
+	}
 	st.pk, st.mode, st.daveVersion = pk, sd.Mode, sd.DAVEVersion
 	if st.e2ee != nil {
 		if err := st.e2ee.Start(sd.DAVEVersion); err != nil {

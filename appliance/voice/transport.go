@@ -86,7 +86,11 @@ type packetizer struct {
 
 	counter uint32 // nonce of the next packet
 	sealed  uint64 // packets sealed under this key
+	limit   uint64 // packets allowed under this key: 2^32
 }
+
+// nonceSpace is how many packets one key may seal: every 32-bit nonce once.
+const nonceSpace = 1 << 32
 
 func newPacketizer(mode string, key []byte, ssrc uint32, seq uint16, timestamp, counter uint32) (*packetizer, error) {
 	a, err := newAEAD(mode, key)
@@ -103,6 +107,7 @@ func newPacketizer(mode string, key []byte, ssrc uint32, seq uint16, timestamp, 
 			SSRC:           ssrc,
 		},
 		counter: counter,
+		limit:   nonceSpace,
 	}, nil
 }
 
@@ -110,7 +115,7 @@ func newPacketizer(mode string, key []byte, ssrc uint32, seq uint16, timestamp, 
 // number, timestamp and counter. It does not allocate when dst has room
 // for len(payload) + 32 bytes.
 func (p *packetizer) seal(dst, payload []byte) ([]byte, error) {
-	if p.sealed >= 1<<32 {
+	if p.sealed >= p.limit {
 		return dst, ErrNonceExhausted
 	}
 	if len(payload) > maxPayload {

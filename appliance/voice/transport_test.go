@@ -77,7 +77,7 @@ func TestPacketizerExhausted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.sealed = 1<<32 - 1 // as if 2^32-1 packets went out
+	p.sealed = nonceSpace - 1 // as if 2^32-1 packets went out
 	if _, err := p.seal(nil, []byte{1}); err != nil {
 		t.Fatalf("last nonce: %v", err)
 	}
