@@ -105,9 +105,11 @@
 //   - IP discovery's SSRC echo is not checked (Discord's reply is not
 //     documented to echo it exactly); the address must be a literal IP and
 //     the port nonzero.
-//   - No UDP keep-alive is sent: the docs do not ask for it
-//     (@discordjs/voice sends an 8-byte one every 5 s). Received UDP
-//     (other users' audio) is not read; the receive side is future work.
+//   - An 8-byte UDP keep-alive (little-endian uint32 counter, 4 zero
+//     bytes) goes out every 5 s while the send loop runs, as
+//     @discordjs/voice does; the docs do not ask for it, but it keeps NAT
+//     mappings open while the node is silent. Received UDP (other users'
+//     audio) is not read; the receive side is future work.
 //   - OnEvent gets events through a 64-entry queue: a callback that falls
 //     that far behind loses events (logged) rather than stall the call.
 //

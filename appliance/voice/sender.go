@@ -2,6 +2,7 @@ package voice
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -42,6 +43,11 @@ const lateThreshold = 5 * time.Millisecond
 // silenceFrames is how many F8 FF FE frames follow the end of audio (§2.2).
 const silenceFrames = 5
 
+// keepAliveSlots: every 250 slots (5 s) an 8-byte UDP keep-alive goes out,
+// as @discordjs/voice does (§2.1): it keeps NAT mappings open while the
+// node is silent. Receivers ignore it.
+const keepAliveSlots = 250
+
 // silence is the Opus frame sent after audio stops (§2.2).
 var silence = [3]byte{0xF8, 0xFF, 0xFE}
 
@@ -65,6 +71,8 @@ type sendLoop struct {
 
 	speakingOn  bool
 	silenceLeft int
+	keepAlive   [8]byte // uint32 little-endian counter, 4 zero bytes
+	keepAlives  uint32
 
 	opus []byte // MaxOpusFrame
 	dave []byte // cap maxPayload
@@ -112,6 +120,9 @@ func (s *sendLoop) run(ctx context.Context) error {
 		}
 		if err := s.slot(); err != nil {
 			return err
+		}
+		if n%keepAliveSlots == keepAliveSlots-1 {
+			s.sendKeepAlive()
 		}
 	}
 }
@@ -189,6 +200,18 @@ func (s *sendLoop) send(payload []byte) error {
 // logged: the 1st, 2nd, 4th, 8th, ... so a lasting fault cannot flood the
 // log 50 times a second.
 func rare(n uint64) bool { return n&(n-1) == 0 }
+
+// sendKeepAlive writes the 8-byte keep-alive: a little-endian uint32
+// counter and four zero bytes (the layout @discordjs/voice uses).
+func (s *sendLoop) sendKeepAlive() {
+	binary.LittleEndian.PutUint32(s.keepAlive[:], s.keepAlives)
+	s.keepAlives++
+	if err := s.write(s.keepAlive[:]); err != nil {
+		if n := s.stats.sendErrors.Add(1); rare(n) {
+			s.log.Warn("voice: UDP keep-alive failed", "err", err, "failures", n)
+		}
+	}
+}
 
 func (s *sendLoop) setSpeaking(on bool) {
 	s.speakingOn = on

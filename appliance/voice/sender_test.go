@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,7 +77,7 @@ func (r *recorder) packets() []sent {
 	defer r.mu.Unlock()
 	var out []sent
 	for _, s := range r.log {
-		if s.speaking < 0 {
+		if s.speaking < 0 && len(s.pkt) != 8 {
 			out = append(out, s)
 		}
 	}
@@ -279,4 +281,29 @@ func join(s []string) string {
 		b.WriteString(x)
 	}
 	return b.String()
+}
+
+// TestSendLoopKeepAlive: every 5 s an 8-byte keep-alive with a
+// little-endian counter, talking or not.
+func TestSendLoopKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		script := make([]int, 300) // audio for 6 s, then silence
+		for i := range script {
+			script[i] = 10
+		}
+		rec := &recorder{}
+		l, _ := newTestLoop(t, &scriptSource{script: script}, rec, nil)
+		start := time.Now()
+		runLoop(t, l, 16*time.Second)
+		var got []string
+		for _, s := range rec.log {
+			if s.speaking < 0 && len(s.pkt) == 8 {
+				got = append(got, fmt.Sprintf("%v:%x", s.at.Sub(start), s.pkt))
+			}
+		}
+		want := []string{"4.98s:0000000000000000", "9.98s:0100000000000000", "14.98s:0200000000000000"}
+		if !slices.Equal(got, want) {
+			t.Errorf("keep-alives %q, want %q", got, want)
+		}
+	})
 }
