@@ -248,7 +248,7 @@ func (c *Conn) Run(ctx context.Context) error {
 	if ce, ok := errors.AsType[*CloseError](err); ok {
 		ev.Code, ev.Reason = ce.Code, ce.Reason
 	}
-	c.emit(ev)
+	c.events <- ev // the last event is never dropped: the dispatcher drains
 	close(c.events)
 	wg.Wait()
 	return err
