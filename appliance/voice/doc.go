@@ -39,8 +39,10 @@
 // and 4009 identify afresh: new socket, new E2EE, new SSRC and key, new
 // random sequence number and timestamp. Heartbeat ACKs missing
 // HeartbeatMisses times in a row close the socket (code 4000) and resume.
-// Events (Ready, Resumed, Reconnecting with the code, Closed) go to
-// Config.OnEvent.
+// A socket that drops before its Session Description has nothing to resume
+// and identifies afresh. Events (Ready, Resumed, Reconnecting with the
+// code, Closed) go to Config.OnEvent; Stats.Reconnects counts reconnects
+// by close code (0: local reasons).
 //
 // A new VOICE_SERVER_UPDATE is a new session (§1.1): the node closes the
 // Conn and starts a new one. A channel move on the same server
