@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/store"
@@ -125,10 +126,12 @@ func (m *Manager) voiceStateUpdate(v voiceStateUpdate) error {
 	switch {
 	case vc.channelID == "":
 		vc.disconnectLocked() // the bot left the channel
-	case vc.channelID != prevChannel || vc.sessionID != prevSession:
+	case vc.sessionID != prevSession:
+		vc.connectLocked() // a new voice session
+	case vc.channelID != prevChannel:
 		// A move: the channel id is the DAVE group id, so the connection
 		// follows the bot with a fresh Identify.
-		vc.connectLocked()
+		vc.followChannelLocked()
 	}
 	return nil
 }
@@ -154,8 +157,8 @@ func (m *Manager) voiceServerUpdate(v voiceServerUpdate) error {
 		}
 		created = true
 	}
-	prevToken, prevEndpoint := vc.token, vc.endpoint
-	vc.token, vc.endpoint = v.Token, ""
+	prevToken, prevEndpoint, prevDeadline := vc.token, vc.endpoint, vc.deadline
+	vc.token, vc.endpoint, vc.deadline = v.Token, "", time.Time{}
 	if v.Endpoint != nil {
 		vc.endpoint = *v.Endpoint
 	}
@@ -163,7 +166,7 @@ func (m *Manager) voiceServerUpdate(v voiceServerUpdate) error {
 		vc.sessionID = m.sessionID
 	}
 	if err := vc.save(); err != nil {
-		vc.token, vc.endpoint = prevToken, prevEndpoint
+		vc.token, vc.endpoint, vc.deadline = prevToken, prevEndpoint, prevDeadline
 		return err
 	}
 	if created {

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/discodo-go/discodo/appliance/protocol"
+	"github.com/discodo-go/discodo/appliance/voice"
 	"github.com/discodo-go/discodo/store"
 )
 
@@ -45,9 +47,16 @@ type Config struct {
 	// Sources resolves queries (getSource, searchSources, loadSource);
 	// nil answers them with ErrNotSupported.
 	Sources Resolver
-	// Voice opens Discord voice connections; nil records what a connection
-	// needs without connecting.
-	Voice VoiceDialer
+	// NewE2EE builds the DAVE session of each voice connection (package
+	// dave, wired in main); nil offers no DAVE, which Discord refuses with
+	// 4017: only for tests against a fake voice server.
+	NewE2EE func(userID, channelID uint64, send func(op int, payload []byte, binary bool) error) (voice.E2EE, error)
+	// VoiceTLS is the TLS configuration for wss:// voice endpoints; nil
+	// uses the system trust store.
+	VoiceTLS *tls.Config
+	// FrameSource gives the audio of a guild's voice connection. Until the
+	// player lands, tests plug a tone in here; nil sends nothing.
+	FrameSource func(guildID string) voice.FrameSource
 	// ValidateFilter checks and normalises the filter option; nil accepts
 	// any JSON object or array.
 	ValidateFilter func(json.RawMessage) (json.RawMessage, error)
@@ -177,14 +186,29 @@ func (n *Node) expire(now time.Time) time.Time {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var next time.Time
+	earliest := func(d time.Time) {
+		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
 	for _, m := range n.managers {
 		m.mu.Lock()
-		d := m.deadline
-		if !d.IsZero() && !now.Before(d) {
+		if d := m.deadline; !d.IsZero() && !now.Before(d) {
 			n.log.Info("VC_TIMEOUT passed: destroying the manager", "tag", m.tag, "deadline", d)
 			n.destroyLocked(m)
-		} else if !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
+			m.mu.Unlock()
+			continue
+		}
+		earliest(m.deadline)
+		for _, vc := range m.voiceClients {
+			if d := vc.deadline; !d.IsZero() && !now.Before(d) {
+				n.log.Info("no VOICE_SERVER_UPDATE within VC_TIMEOUT: destroying the voice client", "tag", m.tag, "guild", vc.guildID)
+				if err := m.destroyVoiceClientLocked(vc); err != nil {
+					n.log.Error("destroying a voice client", "guild", vc.guildID, "err", err)
+				}
+				continue
+			}
+			earliest(vc.deadline)
 		}
 		m.mu.Unlock()
 	}

@@ -1,9 +1,9 @@
 package appliance
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/store"
@@ -29,7 +29,10 @@ type VoiceClient struct {
 	// The running Discord voice connection, if any.
 	voice     *voiceRun
 	connected bool
-	gone      bool // destroyed: every later call fails with ErrVoiceClientNotFound
+	// deadline: after a voice connection ended for good, the voice client
+	// waits VC_TIMEOUT for a new VOICE_SERVER_UPDATE, then is destroyed.
+	deadline time.Time
+	gone     bool // destroyed: every later call fails with ErrVoiceClientNotFound
 }
 
 // entry is one queue item with its store key and encoded bytes.
@@ -61,7 +64,7 @@ func (vc *VoiceClient) record() (store.VoiceClient, error) {
 	return store.VoiceClient{
 		ID: vc.id, GuildID: vc.guildID, ChannelID: vc.channelID,
 		SessionID: vc.sessionID, Token: vc.token, Endpoint: vc.endpoint,
-		Options: opts, Context: vc.context, Paused: vc.paused,
+		Options: opts, Context: vc.context, Paused: vc.paused, Deadline: vc.deadline,
 	}, nil
 }
 
@@ -70,6 +73,7 @@ func (m *Manager) restoreVoiceClient(svc store.StoredVoiceClient) (*VoiceClient,
 		m: m, id: svc.ID, guildID: svc.GuildID, channelID: svc.ChannelID,
 		sessionID: svc.SessionID, token: svc.Token, endpoint: svc.Endpoint,
 		options: *m.node.cfg.DefaultOptions, context: svc.Context, paused: svc.Paused,
+		deadline: svc.Deadline,
 	}
 	if len(svc.Options) > 0 {
 		if err := json.Unmarshal(svc.Options, &vc.options); err != nil {
@@ -306,106 +310,4 @@ func (vc *VoiceClient) needCurrent() error {
 	}
 	defer unlock()
 	return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
-}
-
-// voiceRun is one running Discord voice connection.
-type voiceRun struct {
-	cancel context.CancelFunc
-}
-
-// VoiceParams is everything a Discord voice connection needs
-// (discord-voice.md section 1.1).
-type VoiceParams struct {
-	GuildID, ChannelID, UserID, SessionID, Token, Endpoint string
-}
-
-// VoiceConn is one Discord voice connection: Run blocks until ctx ends or
-// the connection ends for good, and returns why.
-type VoiceConn interface {
-	Run(ctx context.Context) error
-}
-
-// VoiceDialer creates the connection for p; the voice package satisfies it
-// (wired in main). onReady is called each time the connection is ready to
-// send audio; it must not block.
-type VoiceDialer func(p VoiceParams, onReady func()) (VoiceConn, error)
-
-// CloseCoder is implemented by connection errors that carry a Discord voice
-// close code; VC_ERROR reports it (0 for failures without one).
-type CloseCoder interface {
-	CloseCode() int
-}
-
-func (vc *VoiceClient) params() VoiceParams {
-	return VoiceParams{GuildID: vc.guildID, ChannelID: vc.channelID, UserID: vc.m.userID,
-		SessionID: vc.sessionID, Token: vc.token, Endpoint: vc.endpoint}
-}
-
-// connectLocked (re)starts the Discord voice connection when everything it
-// needs is known. m.mu is held.
-func (vc *VoiceClient) connectLocked() {
-	vc.disconnectLocked()
-	n := vc.m.node
-	if vc.token == "" || vc.endpoint == "" || vc.sessionID == "" {
-		return // waiting for VOICE_SERVER_UPDATE / VOICE_STATE_UPDATE
-	}
-	if vc.channelID == "" {
-		vc.emit(protocol.EventVCError, map[string]any{"code": 0,
-			"reason": "the voice channel is unknown: forward the bot's VOICE_STATE_UPDATE (DAVE needs the channel id)"})
-		return
-	}
-	if n.cfg.Voice == nil {
-		n.log.Debug("no voice transport configured: recorded the voice session", "guild", vc.guildID)
-		return
-	}
-	run := &voiceRun{}
-	onReady := func() {
-		vc.m.mu.Lock()
-		defer vc.m.mu.Unlock()
-		if vc.voice == run {
-			vc.connected = true
-		}
-	}
-	conn, err := n.cfg.Voice(vc.params(), onReady)
-	if err != nil {
-		vc.emit(protocol.EventVCError, map[string]any{"code": 0, "reason": err.Error()})
-		return
-	}
-	ctx, cancel := context.WithCancel(n.life)
-	run.cancel = cancel
-	vc.voice = run
-	n.running.Add(1)
-	go func() {
-		defer n.running.Done()
-		err := conn.Run(ctx)
-		vc.voiceEnded(run, ctx, err)
-	}()
-}
-
-func (vc *VoiceClient) voiceEnded(run *voiceRun, ctx context.Context, err error) {
-	vc.m.mu.Lock()
-	defer vc.m.mu.Unlock()
-	if vc.voice != run {
-		return // replaced or stopped on purpose
-	}
-	vc.voice = nil
-	vc.connected = false
-	if ctx.Err() != nil || err == nil {
-		return
-	}
-	code := 0
-	if cc, ok := err.(CloseCoder); ok {
-		code = cc.CloseCode()
-	}
-	vc.m.node.log.Warn("the Discord voice connection ended", "guild", vc.guildID, "code", code, "err", err)
-	vc.emit(protocol.EventVCError, map[string]any{"code": code, "reason": err.Error()})
-}
-
-// disconnectLocked stops the voice connection, if any. m.mu is held.
-func (vc *VoiceClient) disconnectLocked() {
-	if vc.voice != nil {
-		vc.voice.cancel()
-		vc.voice = nil
-	}
-	vc.connected = false
 }

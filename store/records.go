@@ -36,6 +36,10 @@ type VoiceClient struct {
 	Context   json.RawMessage `json:"context,omitempty"`
 	Current   json.RawMessage `json:"current,omitempty"`
 	Paused    bool            `json:"paused,omitempty"`
+	// Deadline is when the voice client is destroyed unless a new
+	// VOICE_SERVER_UPDATE arrives (set when its voice connection ended for
+	// good). Zero otherwise.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // Position is a playback checkpoint: the current source (by its tag) was at

@@ -157,7 +157,7 @@ func TestDiscordEventsAndVoiceClientLifecycle(t *testing.T) {
 		t.Fatalf("default options %v", opts)
 	}
 
-	a.Send("DISCORD_EVENT", voiceServer("7", "voice.example:443"))
+	a.Send("DISCORD_EVENT", voiceServer("7", "127.0.0.1:9"))
 	a.Send("DISCORD_EVENT", voiceState("7", "", "100")) // the bot left
 	if f := a.Expect("VC_CHANNEL_EDITED"); !strings.Contains(string(f.D), `"channel_id":null`) {
 		t.Fatalf("leaving: %s", f.D)
@@ -174,7 +174,7 @@ func TestDiscordEventsAndVoiceClientLifecycle(t *testing.T) {
 		t.Fatalf("after VC_DESTROY: %s", f.D)
 	}
 	// A VOICE_SERVER_UPDATE for an unknown guild creates the voice client.
-	a.Send("DISCORD_EVENT", voiceServer("9", "x"))
+	a.Send("DISCORD_EVENT", voiceServer("9", "127.0.0.1:9"))
 	a.Expect("VC_CREATED")
 }
 
