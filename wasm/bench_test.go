@@ -35,7 +35,7 @@ func benchFrame() []float32 {
 // is the node's path (chain of the shipped module, copies in and out
 // included), "native" the same DSP code compiled for the host.
 func BenchmarkBuiltin(b *testing.B) {
-	h := newHost(b, Config{CallBudget: time.Second})
+	h := testHost(b, Config{CallBudget: time.Second})
 	in := benchFrame()
 	for _, name := range dsp.Names {
 		b.Run(name+"/wasm", func(b *testing.B) {

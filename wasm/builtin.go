@@ -9,4 +9,3 @@ import _ "embed"
 //go:generate go run ./internal/genbuiltin
 //go:embed builtin/builtin.wasm
 var builtinModule []byte
-

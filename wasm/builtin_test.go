@@ -11,7 +11,7 @@ import (
 // TestBuiltins measures each built-in filter on signals, through the
 // shipped WebAssembly module and through the same code compiled natively.
 func TestBuiltins(t *testing.T) {
-	h := newHost(t, Config{})
+	h := testHost(t, Config{})
 	for _, impl := range []struct {
 		name string
 		run  processor

@@ -152,7 +152,7 @@ func (c *Chain) run(pcm []float32, out []float32, alias bool) []float32 {
 		in.stack[0], in.stack[1], in.stack[2], in.stack[3], in.stack[4] =
 			uint64(in.audio), uint64(frames), Channels, Rate, Cap
 		var start time.Time
-		if in.e.builtin {
+		if in.e.trusted {
 			start = time.Now()
 		}
 		if err := in.call(in.processFn, c.h.cfg.CallBudget); err != nil {
@@ -164,7 +164,7 @@ func (c *Chain) run(pcm []float32, out []float32, alias bool) []float32 {
 			c.fail(s, fmt.Errorf("%w: process returned %d (cap %d)", ErrBadReturn, n, Cap))
 			continue
 		}
-		if in.e.builtin {
+		if in.e.trusted {
 			if time.Since(start) > c.h.cfg.CallBudget {
 				if s.slow++; s.slow >= slowLimit {
 					c.fail(s, fmt.Errorf("%w: %d calls in a row took over %v: this machine is too slow for it", ErrBudget, s.slow, c.h.cfg.CallBudget))
@@ -313,4 +313,3 @@ func getFloats(dst []float32, src []byte) {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[i*4:]))
 	}
 }
-

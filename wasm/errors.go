@@ -23,8 +23,8 @@ var (
 	// the wrong type; the message names it.
 	ErrMissingExport = errors.New("wasm: missing or mistyped export")
 	// ErrMemoryLimit is returned when a module's minimum memory exceeds
-	// Config.MaxMemoryPages.
-	ErrMemoryLimit = errors.New("wasm: memory minimum over the limit")
+	// Config.MaxMemoryPages, or a table's minimum 2^18 entries.
+	ErrMemoryLimit = errors.New("wasm: memory or table minimum over the limit")
 	// ErrABIVersion is returned when abi_version() is not 1.
 	ErrABIVersion = errors.New("wasm: unsupported ABI version")
 	// ErrInit is returned when instantiating a module fails: _initialize

@@ -57,9 +57,9 @@ type Config struct {
 	// MaxMemoryPages is the most 64 KiB pages an instance's memory may
 	// have. The built-ins need 32 at least.
 	MaxMemoryPages uint32
-	// CallBudget is the time one process call may take; set_param, reset
-	// and alloc get the same. Instantiation (_initialize) gets the larger
-	// of 100 budgets and one second.
+	// CallBudget is the time one process call may take; set_param and
+	// reset get the same. Instantiation (_initialize, abi_version, alloc)
+	// gets 100 budgets, at least one second and at most ten.
 	CallBudget time.Duration
 	// Interpreter forces wazero's interpreter, which is what 32-bit ARM
 	// gets anyway; for tests and benchmarks of that path.
@@ -104,7 +104,8 @@ type Host struct {
 type entry struct {
 	sha      [32]byte
 	size     int
-	builtin  bool
+	builtin  bool // the built-ins' module: has builtin_select
+	trusted  bool // compiled without termination checks: cannot be stopped
 	rt       wazero.Runtime
 	cache    wazero.CompilationCache
 	compiled wazero.CompiledModule
@@ -115,6 +116,12 @@ type entry struct {
 // New compiles (or loads from the cache) the built-in filters and returns a
 // Host. It starts no goroutine.
 func New(ctx context.Context, cfg Config) (*Host, error) {
+	return newHost(ctx, cfg, false)
+}
+
+// newHost is New; sandboxBuiltins runs the built-ins like uploads, with
+// wazero's termination checks (the benchmarks measure what that costs).
+func newHost(ctx context.Context, cfg Config, sandboxBuiltins bool) (*Host, error) {
 	h := &Host{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -141,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			h.cfg.CallBudget = DefaultInterpreterBudget
 		}
 	}
-	h.initBudget = max(100*h.cfg.CallBudget, time.Second)
+	h.initBudget = min(max(100*h.cfg.CallBudget, time.Second), 10*time.Second)
 	h.lines.init()
 
 	sum := sha256.Sum256(builtinModule)
@@ -150,7 +157,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		dir = filepath.Join(cfg.CacheDir, "builtin-"+hex.EncodeToString(sum[:8])+"-"+wazeroVersion())
 		h.pruneBuiltinCaches(dir)
 	}
-	e, err := h.compile(ctx, builtinModule, sum, dir, true)
+	if sandboxBuiltins && dir != "" {
+		dir += "-sandboxed"
+	}
+	e, err := h.compile(ctx, builtinModule, sum, dir, true, !sandboxBuiltins)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: the built-in filters: %w", err)
 	}
@@ -271,7 +281,7 @@ func (h *Host) Register(ctx context.Context, name string, module []byte) (Info, 
 	if h.cfg.CacheDir != "" {
 		dir = filepath.Join(h.cfg.CacheDir, "modules", info.SHA256)
 	}
-	e, err := h.compile(ctx, module, sum, dir, false)
+	e, err := h.compile(ctx, module, sum, dir, false, false)
 	if err != nil {
 		return Info{}, err
 	}
@@ -434,50 +444,57 @@ func (h *Host) runtimeConfig(trusted bool) wazero.RuntimeConfig {
 
 // compile builds an entry: a runtime with WASI, the compiled module, and the
 // checks of Register. It removes dir again if the module is rejected.
-func (h *Host) compile(ctx context.Context, module []byte, sum [32]byte, dir string, builtin bool) (e *entry, err error) {
-	if err := h.checkHeader(module); err != nil {
+func (h *Host) compile(ctx context.Context, module []byte, sum [32]byte, dir string, builtin, trusted bool) (*entry, error) {
+	module, err := h.checkHeader(module)
+	if err != nil {
 		return nil, err
 	}
-	e = &entry{sha: sum, size: len(module), builtin: builtin, dir: dir, refs: 0}
-	rc := h.runtimeConfig(builtin)
+	e := &entry{sha: sum, size: len(module), builtin: builtin, trusted: trusted, dir: dir}
+	rc := h.runtimeConfig(trusted)
 	if dir != "" {
+		var err error
 		if e.cache, err = wazero.NewCompilationCacheWithDir(dir); err != nil {
 			return nil, fmt.Errorf("wasm: compilation cache %s: %w", dir, err)
 		}
 		rc = rc.WithCompilationCache(e.cache)
 	}
 	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	defer func() {
-		if err != nil {
-			_ = e.close(ctx)
-			if dir != "" && !builtin {
-				_ = os.RemoveAll(dir)
-			}
+	if err := h.load(ctx, e, module); err != nil {
+		_ = e.close(ctx)
+		if dir != "" && !builtin {
+			_ = os.RemoveAll(dir)
 		}
-	}()
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
-		return nil, fmt.Errorf("wasm: WASI: %w", err)
-	}
-	if e.compiled, err = e.rt.CompileModule(ctx, module); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
-	}
-	if err := checkExports(e.compiled, builtin); err != nil {
 		return nil, err
+	}
+	return e, nil
+}
+
+// load compiles module into e's runtime and checks it.
+func (h *Host) load(ctx context.Context, e *entry, module []byte) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+		return fmt.Errorf("wasm: WASI: %w", err)
+	}
+	var err error
+	if e.compiled, err = e.rt.CompileModule(ctx, module); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	if err := checkExports(e.compiled, e.builtin); err != nil {
+		return err
 	}
 	// Instantiate once: _initialize must succeed and abi_version be 1.
 	in, err := h.instantiate(ctx, e, "")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer in.close(ctx)
 	v, err := in.abiVersion()
 	if err != nil {
-		return nil, fmt.Errorf("%w: abi_version: %w", ErrInit, err)
+		return fmt.Errorf("%w: abi_version: %w", ErrInit, err)
 	}
 	if v != 1 {
-		return nil, fmt.Errorf("%w: abi_version() = %d, this node speaks 1", ErrABIVersion, v)
+		return fmt.Errorf("%w: abi_version() = %d, this node speaks 1", ErrABIVersion, v)
 	}
-	return e, nil
+	return nil
 }
 
 // allowedImports are the WASI functions a filter may import. None reaches
@@ -496,23 +513,33 @@ var allowedImports = map[string]bool{
 
 const wasiModule = "wasi_snapshot_preview1"
 
-// checkHeader reads the imports and memories of a module before compiling
-// it: a forbidden import or an oversized memory is named without spending a
-// compilation on it.
-func (h *Host) checkHeader(module []byte) error {
+// maxTableEntries is the largest table a module may have or grow to: 2 MiB
+// of references per instance. Go guests have one table of about one entry
+// per function (5,436 for the built-ins).
+const maxTableEntries = 1 << 18
+
+// checkHeader reads the structure of a module before compiling it (see
+// "Why the host parses modules itself" in binary.go): a forbidden import or
+// an oversized memory is named without spending a compilation on it. It
+// returns the bytes to compile.
+func (h *Host) checkHeader(module []byte) ([]byte, error) {
 	hdr, err := readModule(module)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidModule, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
 	for _, im := range hdr.Imports {
 		if im.Kind != 0 || im.Module != wasiModule || !allowedImports[im.Name] {
-			return fmt.Errorf("%w: %v (a filter may import only WASI clocks, random, fd_write to stdout/stderr, proc_exit and functions that see nothing outside)", ErrForbiddenImport, im)
+			return nil, fmt.Errorf("%w: %v (a filter may import only WASI clocks, random, fd_write to stdout/stderr, proc_exit and functions that see nothing outside)", ErrForbiddenImport, im)
 		}
 	}
 	for _, min := range hdr.MemoryMin {
 		if min > uint64(h.cfg.MaxMemoryPages) {
-			return fmt.Errorf("%w: %d pages (%d MiB) minimum, the limit is %d pages", ErrMemoryLimit, min, min/16, h.cfg.MaxMemoryPages)
+			return nil, fmt.Errorf("%w: %d pages (%d MiB) minimum, the limit is %d pages", ErrMemoryLimit, min, min/16, h.cfg.MaxMemoryPages)
 		}
 	}
-	return nil
+	limited, err := hdr.compilable(module, maxTableEntries)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMemoryLimit, err)
+	}
+	return limited, nil
 }

@@ -129,7 +129,7 @@ func (h *Host) instantiate(ctx context.Context, e *entry, filter string) (*insta
 		WithStdout(in.out).
 		WithStderr(in.out)
 	ictx := ctx
-	if !e.builtin {
+	if !e.trusted {
 		var cancel context.CancelFunc
 		ictx, cancel = context.WithTimeout(ctx, h.initBudget)
 		defer cancel()
@@ -149,7 +149,7 @@ func (h *Host) instantiate(ctx context.Context, e *entry, filter string) (*insta
 	in.resetFn = mod.ExportedFunction("reset")
 	in.processFn = mod.ExportedFunction("process")
 	in.selectFn = mod.ExportedFunction("builtin_select")
-	if !e.builtin {
+	if !e.trusted {
 		in.renew()
 	}
 	return in, nil

@@ -24,9 +24,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// newHost returns a Host on the shared cache, closed and checked for leaked
+// testHost returns a Host on the shared cache, closed and checked for leaked
 // goroutines at the end of the test.
-func newHost(t testing.TB, cfg Config) *Host {
+func testHost(t testing.TB, cfg Config) *Host {
 	t.Helper()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = testCacheDir
@@ -109,7 +109,7 @@ func newChain(t testing.TB, h *Host, chainJSON string, onError func(string, erro
 }
 
 func TestSmoke(t *testing.T) {
-	h := newHost(t, Config{})
+	h := testHost(t, Config{})
 	c := newChain(t, h, `{"volume": {"volume": 0.5}}`, nil)
 	pcm := make([]float32, 1920)
 	for i := range pcm {

@@ -12,6 +12,8 @@
 ;;                           7 proc_exit(3)
 ;;                           8 write a line to stderr, then pass through
 ;;                           9 recurse until the stack overflows
+;;                          10 grow the table by 2^31 - 1 entries: trap if
+;;                             that fails (it must: the node caps tables)
 ;;   reset                  11: loops forever
 ;;
 ;; Assemble with wabt: wat2wasm hostile.wat -o hostile.wasm (go generate does).
@@ -19,10 +21,11 @@
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
+  (table $t 1 funcref)
   (global $heap (mut i32) (i32.const 1024))
   (global $mode (mut i32) (i32.const 0))
-  ;; iovec {buf = 64, len = 22} at 16, the text at 64, nwritten at 32.
-  (data (i32.const 16) "\40\00\00\00\16\00\00\00")
+  ;; iovec {buf = 64, len = 23} at 16, the text at 64, nwritten at 32.
+  (data (i32.const 16) "\40\00\00\00\17\00\00\00")
   (data (i32.const 64) "hello from hostile.wat\n")
 
   (func (export "abi_version") (result i32) (i32.const 1))
@@ -65,8 +68,8 @@
 
   (func (export "process") (param $ptr i32) (param $frames i32) (param $channels i32) (param $rate i32) (param $cap i32) (result i32)
     (block $pass
-      (block $m9 (block $m8 (block $m7 (block $m6 (block $m5 (block $m4 (block $m3 (block $m2 (block $m1
-        (br_table $pass $m1 $m2 $m3 $m4 $m5 $m6 $m7 $m8 $m9 $pass (global.get $mode)))
+      (block $m10 (block $m9 (block $m8 (block $m7 (block $m6 (block $m5 (block $m4 (block $m3 (block $m2 (block $m1
+        (br_table $pass $m1 $m2 $m3 $m4 $m5 $m6 $m7 $m8 $m9 $m10 $pass (global.get $mode)))
         ;; 1
         (loop $forever (br $forever)))
         ;; 2
@@ -88,6 +91,10 @@
         (drop (call $fd_write (i32.const 2) (i32.const 16) (i32.const 1) (i32.const 32)))
         (br $pass))
       ;; 9
-      (drop (call $recurse (i32.const 0))))
+      (drop (call $recurse (i32.const 0)))
+      (br $pass))
+      ;; 10
+      (if (i32.eq (table.grow $t (ref.null func) (i32.const 0x7fffffff)) (i32.const -1))
+        (then unreachable)))
     (local.get $frames))
 )
