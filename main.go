@@ -23,8 +23,11 @@ import (
 	"time"
 
 	"github.com/discodo-go/discodo/appliance"
+	"github.com/discodo-go/discodo/appliance/audio"
 	"github.com/discodo-go/discodo/appliance/config"
 	"github.com/discodo-go/discodo/appliance/server"
+	"github.com/discodo-go/discodo/appliance/voice"
+	"github.com/discodo-go/discodo/appliance/voice/dave"
 	"github.com/discodo-go/discodo/store"
 )
 
@@ -78,7 +81,20 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			"path", dbPath, "moved_to", opened.MovedAside, "reason", opened.Reason)
 	}
 
+	sources, err := audio.NewResolver(audio.SourceConfig{MediaDirs: cfg.MediaDirs, Extractor: cfg.Extractor})
+	if err != nil {
+		return err
+	}
+	defer sources.Close()
+	if cfg.Extractor != "" && !sources.ExtractorEnabled() {
+		log.Warn("the extractor is not installed: page URLs and searches are refused", "extractor", cfg.Extractor)
+	}
+	daveLog := log.With("part", "dave")
 	node, err := appliance.New(appliance.Config{
+		Sources: sources,
+		NewE2EE: func(userID, channelID uint64, send func(op int, payload []byte, binary bool) error) (voice.E2EE, error) {
+			return dave.New(dave.Config{UserID: userID, ChannelID: channelID, Send: send, Logger: daveLog})
+		},
 		VCTimeout:     cfg.VCTimeout,
 		ResumedFormat: cfg.ResumedFormat,
 		DefaultOptions: &appliance.Options{

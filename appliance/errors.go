@@ -31,6 +31,11 @@ var (
 	// ErrNotSupported is returned when a feature needs a part of the node
 	// that is not configured (a source resolver, the player).
 	ErrNotSupported = errors.New("not supported")
+	// ErrSourceNotFound is returned when a query names nothing that exists.
+	ErrSourceNotFound = errors.New("source not found")
+	// ErrUpstream is returned when a source's server or the extractor
+	// failed: not the client's fault, not the node's.
+	ErrUpstream = errors.New("upstream failure")
 	// ErrClosed is returned after the node shut down.
 	ErrClosed = errors.New("node is shutting down")
 )
@@ -45,8 +50,10 @@ func Kind(err error) string {
 	case errors.Is(err, ErrNotSupported):
 		return protocol.KindNotSupported
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrQueueFull), errors.Is(err, ErrQueueItemNotFound),
-		errors.Is(err, ErrTooManySessions), errors.Is(err, ErrManagerNotFound):
+		errors.Is(err, ErrTooManySessions), errors.Is(err, ErrManagerNotFound), errors.Is(err, ErrSourceNotFound):
 		return protocol.KindBadRequest
+	case errors.Is(err, ErrUpstream):
+		return "SourceUnavailable"
 	}
 	return protocol.KindInternal
 }
@@ -55,8 +62,11 @@ func Kind(err error) string {
 // for everything the client got wrong, 500 only for the node's own faults.
 func Status(err error) int {
 	switch {
-	case errors.Is(err, ErrManagerNotFound), errors.Is(err, ErrVoiceClientNotFound), errors.Is(err, ErrQueueItemNotFound):
+	case errors.Is(err, ErrManagerNotFound), errors.Is(err, ErrVoiceClientNotFound), errors.Is(err, ErrQueueItemNotFound),
+		errors.Is(err, ErrSourceNotFound):
 		return 404
+	case errors.Is(err, ErrUpstream):
+		return 502
 	case errors.Is(err, ErrVoiceClientMismatch):
 		return 403
 	case errors.Is(err, ErrNotSupported):

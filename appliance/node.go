@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/discodo-go/discodo/appliance/audio"
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/appliance/voice"
 	"github.com/discodo-go/discodo/store"
@@ -44,9 +45,9 @@ type Config struct {
 	MaxQueueBytes int
 	// MaxSessions caps the number of managers (tags).
 	MaxSessions int
-	// Sources resolves queries (getSource, searchSources, loadSource);
-	// nil answers them with ErrNotSupported.
-	Sources Resolver
+	// Sources resolves queries (getSource, searchSources, loadSource) and
+	// opens sources for the players; nil answers with ErrNotSupported.
+	Sources *audio.Resolver
 	// NewE2EE builds the DAVE session of each voice connection (package
 	// dave, wired in main); nil offers no DAVE, which Discord refuses with
 	// 4017: only for tests against a fake voice server.
