@@ -80,6 +80,7 @@ type Node struct {
 	mu       sync.Mutex
 	managers map[string]*Manager
 	wake     chan struct{}
+	health   chan chan struct{} // Healthy's round trips through Run's loop
 
 	// life ends when Run returns; voice connections run under it.
 	life    context.Context
@@ -122,6 +123,7 @@ func New(cfg Config, db *store.DB) (*Node, error) {
 		log:      cfg.Logger,
 		managers: make(map[string]*Manager),
 		wake:     make(chan struct{}, 1),
+		health:   make(chan chan struct{}),
 		life:     life,
 		stop:     stop,
 	}
@@ -170,8 +172,37 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case <-n.wake:
 		case <-timer.C:
+		case reply := <-n.health:
+			close(reply)
 		}
 	}
+}
+
+// Healthy checks that the node works: Run's loop answers (so the janitor
+// is not stuck), the managers' locks can be taken and the store can be
+// read. The systemd watchdog is petted only when it returns nil.
+func (n *Node) Healthy(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case n.health <- reply:
+	case <-ctx.Done():
+		return fmt.Errorf("the node's loop does not answer: %w", ctx.Err())
+	}
+	<-reply
+	n.mu.Lock()
+	ms := make([]*Manager, 0, len(n.managers))
+	for _, m := range n.managers {
+		ms = append(ms, m)
+	}
+	n.mu.Unlock()
+	for _, m := range ms {
+		m.mu.Lock()
+		m.mu.Unlock() //nolint:staticcheck // taking the lock is the check
+	}
+	if _, err := n.db.Load(); err != nil {
+		return fmt.Errorf("the store cannot be read: %w", err)
+	}
+	return ctx.Err()
 }
 
 func (n *Node) poke() {

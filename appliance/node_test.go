@@ -254,3 +254,19 @@ func TestShardFallbackAndSessionLimit(t *testing.T) {
 		}
 	})
 }
+
+func TestHealthy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := run(t, filepath.Join(t.TempDir(), "s.db"), appliance.Config{})
+		n.Identify("1", "", &sub{})
+		if err := n.Healthy(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		n.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := n.Healthy(ctx); err == nil {
+			t.Fatal("healthy after Run returned")
+		}
+	})
+}
