@@ -25,6 +25,10 @@ type Manager struct {
 	deadline     time.Time // zero while a socket is identified
 	voiceClients map[string]*VoiceClient
 	destroyed    bool
+	// held keeps the VC_ERRORs raised while no socket watched (a voice
+	// connection restored at boot that Discord refused); the next socket
+	// to identify gets them after RESUMED.
+	held [][]byte
 }
 
 // Tag returns the manager's session tag.
@@ -59,10 +63,13 @@ func (m *Manager) Leave(sub Subscriber) {
 	n.poke()
 }
 
+// maxHeld bounds the events kept for a manager without sockets.
+const maxHeld = 64
+
 // broadcast encodes an event once and queues it on every socket. m.mu is
-// held.
+// held. With no socket, VC_ERROR is held for the next one.
 func (m *Manager) broadcast(op string, d any) {
-	if len(m.subs) == 0 {
+	if len(m.subs) == 0 && op != protocol.EventVCError {
 		return
 	}
 	b, err := protocol.Encode(op, d)
@@ -72,6 +79,12 @@ func (m *Manager) broadcast(op string, d any) {
 	}
 	if len(b) > protocol.MaxFrameBytes {
 		m.node.log.Error("dropping an event over the frame limit", "op", op, "bytes", len(b))
+		return
+	}
+	if len(m.subs) == 0 {
+		if len(m.held) < maxHeld {
+			m.held = append(m.held, b)
+		}
 		return
 	}
 	for s := range m.subs {

@@ -380,6 +380,10 @@ func (n *Node) Identify(userID, shardID protocol.ID, sub Subscriber) (*Manager, 
 	if resumed {
 		send(sub, protocol.OpResumed, m.resumedLocked())
 	}
+	for _, b := range m.held {
+		sub.Send(b)
+	}
+	m.held = nil
 	n.log.Info("identified", "tag", tag, "resumed", resumed, "sockets", len(m.subs))
 	return m, nil
 }

@@ -123,3 +123,56 @@ func TestVoiceCloseCodesReachTheBot(t *testing.T) {
 		t.Errorf("VC_DESTROYED %v after VC_ERROR, want VC_TIMEOUT (1 s)", d)
 	}
 }
+
+// TestRestartReconnectsVoiceByItself restarts the node on the same store:
+// it rejoins the voice server with the stored credentials before any bot
+// connects; when Discord refuses, the bot gets VC_ERROR once it identifies.
+func TestRestartReconnectsVoiceByItself(t *testing.T) {
+	fake := voicetest.New(t, voicetest.Options{Token: "tok"})
+	tone, err := voicetest.NewTone(440, 0.5, -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := appliance.Config{FrameSource: func(string) voice.FrameSource { return tone }}
+	n := servertest.Start(t, cfg, server.Config{}, "")
+	c := n.Dial("")
+	c.Identify("111", nil)
+	c.Send("DISCORD_EVENT", voiceState("222", "333", "111"))
+	c.Expect("VC_CREATED")
+	c.Send("DISCORD_EVENT", voiceServer("222", fake.Endpoint()))
+	if !fake.Wait(5*time.Second, func() bool { s := fake.Session(); return s != nil && s.PacketCount() > 10 }) {
+		t.Fatal("no audio before the restart")
+	}
+	path := n.DBPath
+	n.Stop()
+
+	identifies := fake.Identifies()
+	start := time.Now()
+	n = servertest.Start(t, cfg, server.Config{}, path)
+	if !fake.Wait(5*time.Second, func() bool {
+		s := fake.Session()
+		return fake.Identifies() > identifies && s.PacketCount() > 0
+	}) {
+		t.Fatal("the restarted node did not rejoin the voice server by itself")
+	}
+	t.Logf("restart to first RTP packet: %v", time.Since(start).Round(time.Millisecond))
+	n.Stop()
+
+	// Discord refuses the stored token now: the bot hears it on IDENTIFY.
+	refusing := voicetest.New(t, voicetest.Options{Token: "another"})
+	db, err := openStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repointVoice(t, db, refusing.Endpoint())
+	n = servertest.Start(t, cfg, server.Config{}, path)
+	time.Sleep(500 * time.Millisecond)
+	c = n.Dial("")
+	c.Identify("111", nil)
+	c.Expect("RESUMED")
+	var e struct{ Code int }
+	c.Expect("VC_ERROR").Decode(t, &e)
+	if e.Code != 4004 {
+		t.Fatalf("VC_ERROR code %d, want 4004", e.Code)
+	}
+}
