@@ -158,6 +158,7 @@ func (n *Node) Run(ctx context.Context) error {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
+			n.quiesce()
 			n.stop()
 			n.mu.Lock()
 			for _, m := range n.managers {
@@ -203,6 +204,31 @@ func (n *Node) Healthy(ctx context.Context) error {
 		return fmt.Errorf("the store cannot be read: %w", err)
 	}
 	return ctx.Err()
+}
+
+// silenceTail is how long a graceful stop lets the voice connections send
+// their five F8 FF FE frames (discord-voice.md section 2.2) before closing.
+const silenceTail = 6 * 20 * time.Millisecond
+
+// quiesce ends the audio of every voice connection, so that each sends its
+// silence frames, and gives them the time to do it.
+func (n *Node) quiesce() {
+	n.mu.Lock()
+	playing := 0
+	for _, m := range n.managers {
+		m.mu.Lock()
+		for _, vc := range m.voiceClients {
+			if vc.voice != nil {
+				vc.voice.conn.SetSource(nil)
+				playing++
+			}
+		}
+		m.mu.Unlock()
+	}
+	n.mu.Unlock()
+	if playing > 0 {
+		time.Sleep(silenceTail)
+	}
 }
 
 func (n *Node) poke() {

@@ -145,6 +145,9 @@ func TestRestartReconnectsVoiceByItself(t *testing.T) {
 	}
 	path := n.DBPath
 	n.Stop()
+	if got := fake.Session().SilenceFrames(); got != 5 {
+		t.Errorf("a graceful stop sent %d silence frames, want 5", got)
+	}
 
 	identifies := fake.Identifies()
 	start := time.Now()
