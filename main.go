@@ -28,6 +28,7 @@ import (
 	"github.com/discodo-go/discodo/appliance/server"
 	"github.com/discodo-go/discodo/appliance/voice"
 	"github.com/discodo-go/discodo/appliance/voice/dave"
+	"github.com/discodo-go/discodo/firmware/systemd"
 	"github.com/discodo-go/discodo/store"
 )
 
@@ -150,12 +151,25 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("serving", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
 		"state_dir", cfg.StateDir, "resumed_format", cfg.ResumedFormat)
 
+	// systemd (Type=notify): READY once serving, the watchdog petted only
+	// while the node is healthy, STOPPING at shutdown. Nothing outside systemd.
+	sd := notifier(log)
+	if err := sd.Ready("serving on " + ln.Addr().String()); err != nil {
+		log.Warn("telling systemd we are ready", "err", err)
+	}
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	wdDone := make(chan error, 1)
+	go func() { wdDone <- sd.Run(wdCtx, node.Healthy) }()
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case serveErr = <-serveDone:
 	}
+	_ = sd.Stopping("shutting down")
+	stopWatchdog()
+	<-wdDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
@@ -168,4 +182,18 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// notifier talks to systemd when $NOTIFY_SOCKET is set, else does nothing.
+func notifier(log *slog.Logger) *systemd.Notifier {
+	cfg, err := systemd.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		log.Warn("the systemd watchdog is off", "err", err)
+	}
+	cfg.Logger = log.With("part", "systemd")
+	sd, err := systemd.New(cfg)
+	if err != nil {
+		log.Warn("not notifying systemd", "err", err)
+	}
+	return sd
 }

@@ -52,7 +52,8 @@ type Notifier struct {
 	log      *slog.Logger
 }
 
-// New checks cfg.Socket; it opens nothing.
+// New checks cfg.Socket; it opens nothing. On error the Notifier it
+// returns is disabled but usable, so a caller may log and carry on.
 func New(cfg Config) (*Notifier, error) {
 	n := &Notifier{watchdog: cfg.Watchdog, log: cfg.Logger}
 	if n.log == nil {
