@@ -40,12 +40,25 @@ func (m *ChannelMix) Process(buf []float32, frames, channels, rate, capFrames in
 	if !formatOK(buf, frames, channels, rate, capFrames, 2) || channels != 2 {
 		return -1
 	}
-	ll, lr, rl, rr := float32(m.ll), float32(m.lr), float32(m.rl), float32(m.rr)
-	s := buf[:frames*2]
-	for i := 0; i+1 < len(s); i += 2 {
-		l, r := s[i], s[i+1]
-		s[i] = ll*l + rl*r
-		s[i+1] = lr*l + rr*r
-	}
+	mix(buf[:frames*2], float32(m.ll), float32(m.lr), float32(m.rl), float32(m.rr))
 	return frames
+}
+
+// mix applies the matrix, two frames per iteration, in a function of its own
+// (see "Why hot loops live in small functions" in package wasm).
+//
+//go:noinline
+func mix(s []float32, ll, lr, rl, rr float32) {
+	for len(s) >= 4 {
+		x := s[:4:4]
+		l, r := x[0], x[1]
+		x[0], x[1] = ll*l+rl*r, lr*l+rr*r
+		l, r = x[2], x[3]
+		x[2], x[3] = ll*l+rl*r, lr*l+rr*r
+		s = s[4:]
+	}
+	if len(s) >= 2 {
+		l, r := s[0], s[1]
+		s[0], s[1] = ll*l+rl*r, lr*l+rr*r
+	}
 }

@@ -62,14 +62,28 @@ func (k *Karaoke) Process(buf []float32, frames, channels, rate, capFrames int) 
 		k.bp.design(k.filterBand, k.filterBand/k.filterWidth, rate)
 		k.rate = rate
 	}
-	lv, keep := k.level, k.level*k.monoLevel
-	s := buf[:frames*2]
-	for i := 0; i+1 < len(s); i += 2 {
-		l, r := float64(s[i]), float64(s[i+1])
-		b := keep * k.bp.next(&k.st, (l+r)/2)
-		s[i] = float32(l - lv*r + b)
-		s[i+1] = float32(r - lv*l + b)
-	}
+	removeCentre(buf[:frames*2], k.level, k.level*k.monoLevel, &k.bp, &k.st)
 	k.st.flush()
 	return frames
+}
+
+// removeCentre is the loop, in a function of its own with the band-pass in
+// locals (see "Why hot loops live in small functions" in package wasm).
+//
+//go:noinline
+func removeCentre(s []float32, level, keep float64, bp *bandpass, st *bpState) {
+	b0, a1, a2 := bp.b, bp.a1, bp.a2
+	x1, x2, y1, y2 := st.x1, st.x2, st.y1, st.y2
+	for len(s) >= 2 {
+		x := s[:2:2]
+		l, r := float64(x[0]), float64(x[1])
+		m := (l + r) / 2
+		y := b0*(m-x2) - a1*y1 - a2*y2
+		x2, x1 = x1, m
+		y2, y1 = y1, y
+		x[0] = float32(l - level*r + keep*y)
+		x[1] = float32(r - level*l + keep*y)
+		s = s[2:]
+	}
+	*st = bpState{x1, x2, y1, y2}
 }

@@ -48,14 +48,24 @@ func (r *Rotation) Process(buf []float32, frames, channels, rate, capFrames int)
 		r.osc.setFrequency(r.hz, rate)
 		r.rate = rate
 	}
-	s := buf[:frames*2]
-	for i := 0; i+1 < len(s); i += 2 {
-		p := r.osc.s
-		p = max(-1, min(1, p)) // the oscillator may overshoot by an ulp
-		s[i] *= float32(math.Sqrt((1 - p) / 2))
-		s[i+1] *= float32(math.Sqrt((1 + p) / 2))
-		r.osc.step()
-	}
+	rotate(buf[:frames*2], &r.osc)
 	r.osc.normalize()
 	return frames
+}
+
+// rotate is the loop, in a function of its own with the oscillator in
+// locals (see "Why hot loops live in small functions" in package wasm).
+//
+//go:noinline
+func rotate(s []float32, o *oscillator) {
+	c, sn, dc, ds := o.c, o.s, o.dc, o.ds
+	for len(s) >= 2 {
+		x := s[:2:2]
+		p := max(-1, min(1, sn)) // the oscillator may overshoot by an ulp
+		x[0] *= float32(math.Sqrt((1 - p) / 2))
+		x[1] *= float32(math.Sqrt((1 + p) / 2))
+		c, sn = c*dc-sn*ds, sn*dc+c*ds
+		s = s[2:]
+	}
+	o.c, o.s = c, sn
 }

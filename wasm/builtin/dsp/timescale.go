@@ -153,24 +153,18 @@ func (t *Timescale) resample(src []float32) []float32 {
 	copy(t.rsIn[t.rsLen*ch:], src)
 	t.rsLen += len(src) / ch
 	n := 0
-	for {
-		i := int(t.rsPos)
-		if i+2 >= t.rsLen {
-			break
+	if ch == 2 {
+		n, t.rsPos = hermiteStereo(t.rsIn[:t.rsLen*2], t.rsOut, t.rsPos, t.step)
+	} else {
+		for {
+			i := int(t.rsPos)
+			if i+2 >= t.rsLen {
+				break
+			}
+			t.rsOut[n] = hermite(t.rsIn[i-1], t.rsIn[i], t.rsIn[i+1], t.rsIn[i+2], float32(t.rsPos-float64(i)))
+			n++
+			t.rsPos += t.step
 		}
-		x := float32(t.rsPos - float64(i))
-		for c := 0; c < ch; c++ {
-			xm := t.rsIn[(i-1)*ch+c]
-			x0 := t.rsIn[i*ch+c]
-			x1 := t.rsIn[(i+1)*ch+c]
-			x2 := t.rsIn[(i+2)*ch+c]
-			c1 := 0.5 * (x1 - xm)
-			c2 := xm - 2.5*x0 + 2*x1 - 0.5*x2
-			c3 := 0.5*(x2-xm) + 1.5*(x0-x1)
-			t.rsOut[n*ch+c] = ((c3*x+c2)*x+c1)*x + x0
-		}
-		n++
-		t.rsPos += t.step
 	}
 	drop := int(t.rsPos) - 1 // keep the history frame left of rsPos
 	copy(t.rsIn, t.rsIn[drop*ch:t.rsLen*ch])
@@ -273,14 +267,10 @@ func (t *Timescale) search(from, to, kStep, jStep int) int {
 	best, bestScore := from, math.Inf(-1)
 	for k := from; k < to; k += kStep {
 		var corr, energy float64
-		for j := 0; j < ov; j += jStep {
-			var a, b float32
-			for c := 0; c < ch; c++ {
-				a += t.tail[j*ch+c]
-				b += t.in[(k+j)*ch+c]
-			}
-			corr += float64(a * b)
-			energy += float64(b * b)
+		if ch == 2 {
+			corr, energy = correlate(t.tail[:ov*2], t.in[k*2:(k+ov)*2], jStep*2, true)
+		} else {
+			corr, energy = correlate(t.tail[:ov], t.in[k:k+ov], jStep, false)
 		}
 		score := corr / math.Sqrt(energy+1e-9)
 		if score > bestScore {
@@ -288,4 +278,61 @@ func (t *Timescale) search(from, to, kStep, jStep int) int {
 		}
 	}
 	return best
+}
+
+// correlate returns the cross-correlation of a and b and the energy of b,
+// over every step-th sample, or, in stereo, of the sums of each frame's two
+// samples. It is a function of its own (see "Why hot loops live in small
+// functions" in package wasm).
+//
+//go:noinline
+func correlate(a, b []float32, step int, stereo bool) (corr, energy float64) {
+	n := min(len(a), len(b))
+	if !stereo {
+		for j := 0; j < n; j += step {
+			corr += float64(a[j] * b[j])
+			energy += float64(b[j] * b[j])
+		}
+		return corr, energy
+	}
+	for j := 0; j+1 < n; j += step {
+		x := a[j] + a[j+1]
+		y := b[j] + b[j+1]
+		corr += float64(x * y)
+		energy += float64(y * y)
+	}
+	return corr, energy
+}
+
+// hermite interpolates between x0 and x1 at x in [0, 1) with the 4-point
+// Catmull-Rom spline through xm, x0, x1, x2.
+func hermite(xm, x0, x1, x2, x float32) float32 {
+	c1 := 0.5 * (x1 - xm)
+	c2 := xm - 2.5*x0 + 2*x1 - 0.5*x2
+	c3 := 0.5*(x2-xm) + 1.5*(x0-x1)
+	return ((c3*x+c2)*x+c1)*x + x0
+}
+
+// hermiteStereo resamples interleaved stereo in into out, reading at pos
+// and advancing by step, while four frames around pos exist. It returns
+// the frames written and the new position. It is a function of its own (see
+// "Why hot loops live in small functions" in package wasm).
+//
+//go:noinline
+func hermiteStereo(in, out []float32, pos, step float64) (int, float64) {
+	frames := len(in) / 2
+	n := 0
+	for {
+		i := int(pos)
+		if i+2 >= frames || 2*n+1 >= len(out) {
+			return n, pos
+		}
+		x := float32(pos - float64(i))
+		w := in[(i-1)*2 : (i+3)*2 : (i+3)*2]
+		o := out[2*n : 2*n+2 : 2*n+2]
+		o[0] = hermite(w[0], w[2], w[4], w[6], x)
+		o[1] = hermite(w[1], w[3], w[5], w[7], x)
+		n++
+		pos += step
+	}
 }

@@ -46,6 +46,11 @@ func (t *Tremolo) Process(buf []float32, frames, channels, rate, capFrames int) 
 		t.rate = rate
 	}
 	half := t.depth / 2
+	if channels == 2 {
+		tremoloStereo(buf[:frames*2], &t.osc, half)
+		t.osc.normalize()
+		return frames
+	}
 	for f := 0; f < frames; f++ {
 		g := float32(1 - half + half*t.osc.c)
 		fr := buf[f*channels : f*channels+channels]
@@ -56,4 +61,22 @@ func (t *Tremolo) Process(buf []float32, frames, channels, rate, capFrames int) 
 	}
 	t.osc.normalize()
 	return frames
+}
+
+// tremoloStereo is the stereo loop, in a function of its own with the
+// oscillator in locals (see "Why hot loops live in small functions" in
+// package wasm).
+//
+//go:noinline
+func tremoloStereo(s []float32, o *oscillator, half float64) {
+	c, sn, dc, ds := o.c, o.s, o.dc, o.ds
+	for len(s) >= 2 {
+		x := s[:2:2]
+		g := float32(1 - half + half*c)
+		x[0] *= g
+		x[1] *= g
+		c, sn = c*dc-sn*ds, sn*dc+c*ds
+		s = s[2:]
+	}
+	o.c, o.s = c, sn
 }

@@ -65,6 +65,11 @@ func (v *Vibrato) Process(buf []float32, frames, channels, rate, capFrames int) 
 	}
 	half := v.depth * vibratoWidth * float64(rate) / 2 // in frames
 	const mask = vibratoLine - 1
+	if channels == 2 {
+		v.pos = vibratoStereo(buf[:frames*2], &v.line[0], &v.line[1], v.pos, &v.osc, half)
+		v.osc.normalize()
+		return frames
+	}
 	for f := 0; f < frames; f++ {
 		d := half * (1 - v.osc.c)
 		di := int(d)
@@ -81,4 +86,29 @@ func (v *Vibrato) Process(buf []float32, frames, channels, rate, capFrames int) 
 	}
 	v.osc.normalize()
 	return frames
+}
+
+// vibratoStereo is the stereo loop, in a function of its own with the
+// oscillator in locals (see "Why hot loops live in small functions" in
+// package wasm). It returns the new write position.
+//
+//go:noinline
+func vibratoStereo(s []float32, left, right *[vibratoLine]float32, pos int, o *oscillator, half float64) int {
+	const mask = vibratoLine - 1
+	c, sn, dc, ds := o.c, o.s, o.dc, o.ds
+	for len(s) >= 2 {
+		x := s[:2:2]
+		d := half * (1 - c)
+		di := int(d)
+		frac := float32(d - float64(di))
+		a, b := (pos-di)&mask, (pos-di-1)&mask
+		left[pos&mask], right[pos&mask] = x[0], x[1]
+		x[0] = left[a&mask] + frac*(left[b&mask]-left[a&mask])
+		x[1] = right[a&mask] + frac*(right[b&mask]-right[a&mask])
+		pos = (pos + 1) & mask
+		c, sn = c*dc-sn*ds, sn*dc+c*ds
+		s = s[2:]
+	}
+	o.c, o.s = c, sn
+	return pos
 }
