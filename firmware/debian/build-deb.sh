@@ -8,7 +8,8 @@
 # /etc/discodo/discodo.conf (a conffile: local edits survive upgrades),
 # and ships the maintainer scripts beside this file. It owns nothing under
 # /var/lib: the state directory belongs to systemd (StateDirectory=) and
-# survives upgrades and removal; only purge deletes it.
+# survives upgrades and removal; only purge deletes it. DEB_COMPRESSION
+# (default xz) is passed to dpkg-deb -Z; the tests use gzip for speed.
 set -eu
 umask 022
 [ $# -eq 4 ] || { echo "usage: $0 BINARY ARCH VERSION OUTDIR" >&2; exit 2; }
@@ -48,5 +49,5 @@ Description: audio node for Discord bots (discodo protocol)
 CONTROL
 mkdir -p "$out"
 deb=$out/discodo_${debver}_$arch.deb
-dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" --build "$pkg" "$deb" >/dev/null
 echo "packed $deb ($(wc -c <"$deb") bytes)" >&2

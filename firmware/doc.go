@@ -1,0 +1,36 @@
+// Package firmware holds no Go code: it is the appliance around the node,
+// and its tests prove it. See README.md here for a Raspberry Pi install.
+//
+//   - build.sh: static binaries for amd64, arm64 and armv7 (libopus,
+//     libopusfile and libogg linked in) and, with --deb, the packages;
+//     sysroot.sh fetches the ARM -dev packages into a private sysroot;
+//     deps.sh installs toolchains and test tools.
+//   - discodo.service: the systemd unit (Type=notify, watchdog,
+//     Restart=always, dynamic user, hardening); discodo.conf: the default
+//     config; debian/: the maintainer scripts and build-deb.sh.
+//   - systemd/: the sd_notify protocol in pure Go, used by main.
+//
+// # Tests
+//
+// The tests build the binaries with build.sh (once per architecture and
+// test run, into a temporary directory) and run them as processes:
+//
+//   - TestCrashCycles SIGKILLs the node 50 times at random moments during
+//     traffic and checks after each restart that the store opens and that
+//     every acknowledged change is there exactly once, in order.
+//   - TestCorruptStoreAtBoot boots on a torn or garbage discodo.db: a loud
+//     log, the file moved aside, a serving node, no crash loop.
+//   - TestNotifySystemd is systemd's side of Type=notify: READY=1 only
+//     once the port answers, WATCHDOG=1 pets, STOPPING=1 on SIGTERM.
+//   - TestARMUnderQEMU runs the arm64 and armv7 binaries under qemu-user:
+//     HELLO, a source decoded by the static libopusfile, and a join of the
+//     fake Discord voice server (voicetest).
+//   - TestUnitFile checks the unit with systemd-analyze verify and its
+//     offline security score; TestPackages inspects the three .debs;
+//     TestDebUpgradeKeepsState installs, upgrades, removes and purges the
+//     package in a dpkg --root tree and runs the installed node.
+//
+// Tests that need the cross compilers, qemu-user or systemd-analyze skip
+// when they are missing, unless DISCODO_REQUIRE_INTEROP=1 (CI), where
+// firmware/deps.sh --test has installed them.
+package firmware
