@@ -23,7 +23,7 @@
 //   - TestNotifySystemd is systemd's side of Type=notify: READY=1 only
 //     once the port answers, WATCHDOG=1 pets, STOPPING=1 on SIGTERM.
 //   - TestARMUnderQEMU runs the arm64 and armv7 binaries under qemu-user:
-//     HELLO, a source decoded by the static libopusfile, and a join of the
+//     HELLO, sources resolved (Ogg Opus through the static libopus), a join of the
 //     fake Discord voice server (voicetest).
 //   - TestUnitFile checks the unit with systemd-analyze verify and its
 //     offline security score; TestPackages inspects the three .debs;

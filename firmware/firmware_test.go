@@ -74,8 +74,8 @@ var (
 	builds  = map[string]*buildResult{}
 )
 
-// binary builds the node for arch with build.sh, once per test run.
-func binary(t *testing.T, arch string) string {
+// nodeBinary builds the node for arch with build.sh, once per test run.
+func nodeBinary(t *testing.T, arch string) string {
 	t.Helper()
 	needTools(t, crossCompiler[arch])
 	buildMu.Lock()
@@ -115,7 +115,7 @@ type proc struct {
 // and a port; it does not wait for the port.
 func start(t *testing.T, arch, stateDir string, port int, env []string, extra ...string) *proc {
 	t.Helper()
-	bin := binary(t, arch)
+	bin := nodeBinary(t, arch)
 	args := append([]string{"--state-dir", stateDir, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--password", servertest.Password}, extra...)
 	var cmd *exec.Cmd
