@@ -91,7 +91,8 @@ func (f fixture) path(t testing.TB) string {
 	requireTool(t, "ffmpeg")
 	fixtureMu.Lock()
 	defer fixtureMu.Unlock()
-	if name, ok := fixtureFiles[f]; ok {
+	key := f
+	if name, ok := fixtureFiles[key]; ok {
 		return name
 	}
 	if f.rate == 0 {
@@ -114,7 +115,7 @@ func (f fixture) path(t testing.TB) string {
 		args = append(args, fixtureCodec[f.format]...)
 		runTool(t, "ffmpeg", append(args, out)...)
 	}
-	fixtureFiles[f] = name
+	fixtureFiles[key] = name
 	return name
 }
 

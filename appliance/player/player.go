@@ -400,6 +400,13 @@ func (p *Player) peeked(ctx context.Context, wg *sync.WaitGroup, it Item, ok boo
 	if !p.running || (!resume && qgen != p.queueGen) {
 		return // the queue changed meanwhile: look again
 	}
+	for _, ev := range p.events {
+		if !resume && (ev.kind == evStart || ev.kind == evSourceTraceback) {
+			// The node pops on these: the head it showed may be a source
+			// that already started or failed. Deliver them, then look again.
+			return
+		}
+	}
 	if n := p.next; n != nil && !n.verified {
 		if ok && it.Tag == n.it.Tag {
 			n.verified = true
