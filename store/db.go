@@ -1,9 +1,12 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
+	"runtime/debug"
 	"path/filepath"
 	"strings"
 	"time"
@@ -96,9 +99,16 @@ func Open(path string, opts *Options) (*DB, Opened, error) {
 	return &DB{bolt: db, path: path}, opened, nil
 }
 
-// openChecked opens the file and runs bbolt's consistency check. bbolt may
-// panic on some kinds of torn pages; that is reported as an error too.
+// openChecked opens the file and runs bbolt's consistency check. A file
+// shorter than its meta page says is refused before bbolt maps it (reading
+// past the end of a mapping is SIGBUS, which would kill the process on
+// every boot); bbolt may also panic or fault on torn pages, which is
+// reported as an error too.
 func openChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	if err := checkLength(path); err != nil {
+		return nil, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
@@ -129,6 +139,74 @@ func openChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// checkLength reads bbolt's two meta pages and checks that the file holds
+// every page the newest valid one counts. Layout (little-endian, after a
+// 16-byte page header): magic u32, version u32, page size u32, flags u32,
+// root bucket (16 bytes), freelist page u64, high-water page id u64, txid
+// u64, FNV-64a checksum of the preceding 56 bytes.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err // an empty file is initialised by bbolt
+	}
+	const hdr, metaLen = 16, 64
+	buf := make([]byte, hdr+metaLen)
+	var best struct{ pgid, pageSize, txid uint64 }
+	found := false
+	for _, off := range []int64{0, -1} {
+		if off < 0 {
+			if !found {
+				// Page 1 sits one page size in; without a valid page 0,
+				// try the common sizes.
+				for _, ps := range []int64{4096, 16384, 65536} {
+					if m, ok := readMeta(f, ps, buf); ok && (!found || m.txid > best.txid) {
+						best, found = m, true
+					}
+				}
+				continue
+			}
+			off = int64(best.pageSize)
+		}
+		if m, ok := readMeta(f, off, buf); ok && (!found || m.txid > best.txid) {
+			best, found = m, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("store: %s has no valid meta page", path)
+	}
+	if need := best.pgid * best.pageSize; uint64(fi.Size()) < need {
+		return fmt.Errorf("store: %s is torn: %d bytes, its meta page counts %d pages of %d bytes", path, fi.Size(), best.pgid, best.pageSize)
+	}
+	return nil
+}
+
+func readMeta(f *os.File, off int64, buf []byte) (m struct{ pgid, pageSize, txid uint64 }, ok bool) {
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return m, false
+	}
+	meta := buf[16:]
+	if binary.LittleEndian.Uint32(meta[0:]) != 0xED0CDAED || binary.LittleEndian.Uint32(meta[4:]) != 2 {
+		return m, false
+	}
+	h := fnv.New64a()
+	h.Write(meta[:56])
+	if h.Sum64() != binary.LittleEndian.Uint64(meta[56:]) {
+		return m, false
+	}
+	m.pageSize = uint64(binary.LittleEndian.Uint32(meta[8:]))
+	m.pgid = binary.LittleEndian.Uint64(meta[40:])
+	m.txid = binary.LittleEndian.Uint64(meta[48:])
+	return m, m.pageSize >= 512
 }
 
 // Path returns the file's path.

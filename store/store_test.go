@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,11 +136,20 @@ func TestTornFileIsMovedAside(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.db")
 	db := open(t, path)
-	must(t, db.Update(func(tx *store.Tx) error { return tx.PutManager(store.Manager{Tag: "1", UserID: "1"}) }))
+	must(t, db.Update(func(tx *store.Tx) error {
+		must(t, tx.PutManager(store.Manager{Tag: "1", UserID: "1"}))
+		must(t, tx.PutVoiceClient("1", store.VoiceClient{ID: "v", GuildID: "2"}))
+		var items []store.Item
+		for i := range 2000 {
+			items = append(items, store.Item{Key: fmt.Sprint(i), Data: []byte(strings.Repeat("x", 1000))})
+		}
+		return tx.SetQueue("1", "2", items)
+	}))
 	db.Close()
 
 	for name, mangle := range map[string]func([]byte) []byte{
-		"truncated": func(b []byte) []byte { return b[:100] },
+		"truncated":     func(b []byte) []byte { return b[:100] },
+		"cut mid-pages": func(b []byte) []byte { return b[:len(b)/2] },
 		"garbage":   func(b []byte) []byte { return []byte(strings.Repeat("not a bbolt file ", 1000)) },
 		"zeroed meta": func(b []byte) []byte {
 			c := slices.Clone(b)
