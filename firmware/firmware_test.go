@@ -126,6 +126,12 @@ func start(t *testing.T, arch, stateDir string, port int, env []string, extra ..
 		cmd = exec.Command(bin, args...)
 	}
 	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd, port)
+}
+
+// startCmd starts a prepared command of the node listening on port.
+func startCmd(t *testing.T, cmd *exec.Cmd, port int) *proc {
+	t.Helper()
 	p := &proc{t: t, cmd: cmd, port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port),
 		logs: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
@@ -212,13 +218,14 @@ func freePort(t *testing.T) int {
 // rest is a REST client of one node process. Unlike servertest.Node.Do it
 // returns transport errors: the node may be killed under it.
 type rest struct {
-	base   string
-	header map[string]string
-	client *http.Client
+	base     string
+	header   map[string]string
+	password string
+	client   *http.Client
 }
 
 func newREST(base string, header map[string]string) *rest {
-	return &rest{base: base, header: header, client: &http.Client{
+	return &rest{base: base, header: header, password: servertest.Password, client: &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 2},
 	}}
@@ -235,7 +242,7 @@ func (r *rest) do(ctx context.Context, method, path, body string) (int, []byte, 
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", servertest.Password)
+	req.Header.Set("Authorization", r.password)
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
