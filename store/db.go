@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"runtime/debug"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 

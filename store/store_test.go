@@ -150,7 +150,7 @@ func TestTornFileIsMovedAside(t *testing.T) {
 	for name, mangle := range map[string]func([]byte) []byte{
 		"truncated":     func(b []byte) []byte { return b[:100] },
 		"cut mid-pages": func(b []byte) []byte { return b[:len(b)/2] },
-		"garbage":   func(b []byte) []byte { return []byte(strings.Repeat("not a bbolt file ", 1000)) },
+		"garbage":       func(b []byte) []byte { return []byte(strings.Repeat("not a bbolt file ", 1000)) },
 		"zeroed meta": func(b []byte) []byte {
 			c := slices.Clone(b)
 			clear(c[:8192])
