@@ -63,26 +63,35 @@
 //     should process several samples per loop iteration.
 //   - A call into an upload allocates three small objects (wazero's watcher
 //     goroutine and its channel); a call into a built-in allocates nothing.
-//   - Where wazero has no compiler (32-bit ARM) it interprets, about 15×
-//     slower for the built-ins; the default budget is then 20 ms.
+//   - Where wazero has no compiler (32-bit ARM) it interprets: 30 to 80
+//     times slower for the built-ins (the equalizer with every band on
+//     takes 15 ms per 20 ms frame on this x86 machine), and wazero's
+//     interpreter allocates per call. The default budget is then 20 ms; a
+//     built-in too slow for the board is bypassed after 50 frames.
 //   - An 8 MiB module may still make wazero's compiler use a few hundred MB
 //     while compiling it: uploads need the node's password.
 //
 // # Why two kinds of runtime
 //
 // Only wazero's WithCloseOnContextDone stops a guest that does not return:
-// it compiles a check into every loop back-edge and function entry, and
+// it compiles a check into every loop back-edge, which returns to Go, and
 // watches the context with a goroutine per call. Uploads need it, and get
 // it: each upload has a runtime of its own with the flag, and every call a
-// deadline of Config.CallBudget (2 ms). The built-ins do not get it: they
-// are our code, their loops are bounded by construction (O(frames) with
-// frames ≤ cap, no allocation, no parameter that changes the work per
-// frame; FuzzFilters drives them with arbitrary parameters), and the flag
-// would cost them a lot: a 20 ms frame through the equalizer took 3.3× as
-// long with the checks (see BenchmarkBuiltin, "checked"), and a call would
-// allocate. A built-in cannot be stopped mid-call, so the host measures each
-// call instead: one that overran is counted, and slowLimit (50) overruns in
-// a row (a machine too slow for it, not a hiccup) bypass it with ErrBudget.
+// deadline of Config.CallBudget (2 ms). Because the checks return to Go, the
+// garbage collector can also stop the world while an upload spins (measured:
+// runtime.GC took 3 ms during a 2 s loop); without them, a stop-the-world
+// waits for the guest to return.
+//
+// The built-ins do not get the flag. They are our code, their loops are
+// bounded by construction (O(frames) with frames ≤ cap, no allocation, no
+// parameter that changes the work per frame; FuzzFilters drives them with
+// arbitrary parameters), so a stop-the-world waits at most one call
+// (0.2 ms for the equalizer). And the flag would cost them much: the
+// built-ins took 2.5 to 10 times as long with the checks (BenchmarkBuiltin,
+// "checked"), and every call would allocate. A built-in cannot be stopped
+// mid-call, so the host measures each call instead: one that overran is
+// counted, and slowLimit (50) overruns in a row (a machine too slow for it,
+// not a hiccup) bypass it with ErrBudget.
 //
 // # Why one module for ten filters
 //
@@ -103,7 +112,9 @@
 // goes through a large dispatch with many live values, which wazero cannot
 // keep in registers. Moving the equalizer's per-sample loop into a small
 // //go:noinline function made it about 10× faster under wazero (2.3 ms to
-// 0.2 ms per frame). Hot loops in builtin/dsp are written that way.
+// 0.2 ms per frame), volume 5× (13 µs to 2.7 µs, with eight samples per
+// iteration). Hot loops in builtin/dsp are written that way, and the
+// waveshaper uses its own sincos rather than math's (3× faster there).
 //
 // # Why these imports
 //

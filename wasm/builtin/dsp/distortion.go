@@ -1,7 +1,5 @@
 package dsp
 
-import "math"
-
 // Distortion is a waveshaper with Lavalink's eight parameters. Each of the
 // three trigonometric terms is active only when its offset or scale differs
 // from the default (0 and 1), and multiplies the sample:
@@ -67,18 +65,29 @@ func (d *Distortion) Process(buf []float32, frames, channels, rate, capFrames in
 	if !useSin && !useCos && !useTan && d.offset == 0 && d.scale == 1 {
 		return frames
 	}
-	s := buf[:frames*channels]
+	d.distort(buf[:frames*channels], useSin, useCos, useTan)
+	return frames
+}
+
+// distort is the loop, in a function of its own (see "Why hot loops live in
+// small functions" in package wasm).
+//
+//go:noinline
+func (d *Distortion) distort(s []float32, useSin, useCos, useTan bool) {
 	for i, v := range s {
 		x := float64(v)
 		w := x
 		if useSin {
-			w *= d.sinOffset + math.Sin(d.sinScale*x)
+			sin, _ := sincos(d.sinScale * x)
+			w *= d.sinOffset + sin
 		}
 		if useCos {
-			w *= d.cosOffset + math.Cos(d.cosScale*x)
+			_, cos := sincos(d.cosScale * x)
+			w *= d.cosOffset + cos
 		}
 		if useTan {
-			w *= d.tanOffset + math.Tan(d.tanScale*x)
+			sin, cos := sincos(d.tanScale * x)
+			w *= d.tanOffset + sin/cos
 		}
 		y := d.offset + d.scale*w
 		switch {
@@ -91,5 +100,4 @@ func (d *Distortion) Process(buf []float32, frames, channels, rate, capFrames in
 		}
 		s[i] = float32(y)
 	}
-	return frames
 }

@@ -124,3 +124,25 @@ func FuzzFilters(f *testing.F) {
 		}
 	})
 }
+
+func TestSincos(t *testing.T) {
+	worst := 0.0
+	for i := -200000; i <= 200000; i++ {
+		x := float64(i) * 1e-3 * 1.37
+		s, c := sincos(x)
+		worst = math.Max(worst, math.Max(math.Abs(s-math.Sin(x)), math.Abs(c-math.Cos(x))))
+	}
+	for _, x := range []float64{1e6, -1e6, 123456.789, math.Pi / 4, -math.Pi / 4, 3 * math.Pi / 4} {
+		s, c := sincos(x)
+		worst = math.Max(worst, math.Max(math.Abs(s-math.Sin(x)), math.Abs(c-math.Cos(x))))
+	}
+	if worst > 1e-9 {
+		t.Errorf("sincos is %.3g off math.Sin/Cos", worst)
+	}
+	if s, c := sincos(math.NaN()); !math.IsNaN(s) || !math.IsNaN(c) {
+		t.Error("sincos(NaN) is a number")
+	}
+	if s, _ := sincos(1e300); s != math.Sin(1e300) {
+		t.Error("sincos does not fall back to math beyond 1e6")
+	}
+}
