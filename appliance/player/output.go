@@ -184,6 +184,11 @@ func (p *Player) promote() bool {
 	}
 	p.cur, p.next = n, nil
 	p.skipWait = 0
+	if n.fromStart() {
+		// A source heard from its beginning needs no fade-in, whatever
+		// silence (pause, underrun) came before.
+		p.out.gain = float32(p.volume)
+	}
 	p.poke()
 	return true
 }

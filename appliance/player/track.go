@@ -779,6 +779,13 @@ func (t *track) requestSeek(d time.Duration) {
 	signal(t.wake)
 }
 
+// fromStart reports whether the track will be heard from its first sample.
+func (t *track) fromStart() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.startPos == 0 && t.head == 0 && t.off == 0
+}
+
 func (t *track) isSeekable() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
