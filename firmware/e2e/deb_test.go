@@ -1,4 +1,4 @@
-package firmware
+package e2e
 
 import (
 	"bufio"
@@ -63,7 +63,7 @@ func TestUnitFile(t *testing.T) {
 		"ExecStart":      "/usr/bin/discodo --config ${CREDENTIALS_DIRECTORY}/discodo.conf",
 		"WantedBy":       "multi-user.target",
 	}
-	got := unitSettings(t, "discodo.service")
+	got := unitSettings(t, "../discodo.service")
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("discodo.service: %s=%q, want %q", k, g, v)
@@ -76,7 +76,7 @@ func TestUnitFile(t *testing.T) {
 	needTools(t, "systemd-analyze")
 	// verify wants ExecStart's binary to exist: point it at a real one.
 	bin := nodeBinary(t, "amd64")
-	unit, err := os.ReadFile("discodo.service")
+	unit, err := os.ReadFile("../discodo.service")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ var debFiles = map[string]fs.FileMode{
 func buildDeb(t *testing.T, arch, version, dir string) string {
 	t.Helper()
 	bin := nodeBinary(t, arch)
-	cmd := exec.Command("debian/build-deb.sh", bin, arch, version, dir)
+	cmd := exec.Command("../debian/build-deb.sh", bin, arch, version, dir)
 	cmd.Env = append(os.Environ(), "DEB_COMPRESSION=gzip")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build-deb.sh: %v\n%s", err, out)

@@ -1,4 +1,4 @@
-package firmware
+package e2e
 
 import (
 	"bytes"

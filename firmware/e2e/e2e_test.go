@@ -1,4 +1,4 @@
-package firmware
+package e2e
 
 import (
 	"bytes"
@@ -84,7 +84,7 @@ func nodeBinary(t *testing.T, arch string) string {
 	if !ok {
 		b = &buildResult{bin: filepath.Join(dist, "discodo-linux-"+arch)}
 		start := time.Now()
-		cmd := exec.Command("./build.sh", arch)
+		cmd := exec.Command("../build.sh", arch)
 		cmd.Env = append(os.Environ(), "DIST="+dist)
 		out, err := cmd.CombinedOutput()
 		b.took = time.Since(start)
