@@ -17,8 +17,9 @@ import (
 )
 
 // TestCorruptStoreAtBoot boots the node on an unreadable discodo.db: a
-// file of random bytes, and a real store torn in the middle (as a power
-// cut during a copy or a failing SD card leaves it). The node must log
+// file of random bytes, a real store with torn meta pages, and one cut
+// short with intact meta pages (on which bbolt alone faults), as a power
+// cut during a copy or a failing SD card leaves them. The node must log
 // loudly, move the file aside untouched, serve with no sessions, and on
 // the next start keep what it stored since — no crash loop.
 func TestCorruptStoreAtBoot(t *testing.T) {
