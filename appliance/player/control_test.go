@@ -353,3 +353,212 @@ func TestDecodeErrorMidStream(t *testing.T) {
 		}
 	})
 }
+
+// TestSeekDuringCrossfade: the outgoing source ends at once, the incoming
+// one seeks.
+func TestSeekDuringCrossfade(t *testing.T) {
+	a := fixture{format: "wavf32", signal: tone(440, 0.5), secs: 1}.path(t)
+	b := rampFixture(t, 3)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHost()
+		p := newPlayer(t, h, func(c *Config) { c.Crossfade = 500 * time.Millisecond })
+		d := newDriver(p, 20*time.Millisecond)
+		h.add(item("a", a), item("b", b))
+		d.until(60, func() bool { _, ok := h.find("start", "b"); return ok })
+		d.pull(5)
+		if err := p.Seek(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		mark := len(d.frames)
+		d.pull(5)
+		wantKinds(t, h, "start a", "start b", "require b", "stop a ended")
+		f := d.frames[mark+2]
+		if pos := rampPos(f[0], f[1]); math.Abs(pos-2.02) > 1e-3 {
+			t.Errorf("after the seek: %.4f s, want 2.02", pos)
+		}
+		if p.fade.on {
+			t.Error("still crossfading")
+		}
+	})
+}
+
+// TestSeekPassthrough: a seek while passing packets through goes on with
+// the file's packets from the one containing the target.
+func TestSeekPassthrough(t *testing.T) {
+	a := fixture{format: "opus", signal: tone(440, 0.5), secs: 3}.path(t)
+	want := opusPackets(t, a, 2*time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHost()
+		p := newPlayer(t, h, nil)
+		d := newDriver(p, 20*time.Millisecond)
+		h.add(item("a", a))
+		d.pull(20)
+		if err := p.Seek(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		mark := len(d.pkts)
+		d.pull(len(want) + 10)
+		var got [][]byte
+		for _, pk := range d.pkts[mark:] {
+			if pk != nil {
+				got = append(got, pk)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d packets after the seek, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if string(got[i]) != string(want[i]) {
+				t.Fatalf("packet %d after the seek is not the file's", i)
+			}
+		}
+		if st := p.Stats(); st.Encoded != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
+
+// hostileFilter returns what a broken WASM module might: odd lengths,
+// nothing, far too much, NaN and infinities.
+type hostileFilter struct {
+	n   int
+	out []float32
+}
+
+func (f *hostileFilter) Process(pcm []float32) []float32 {
+	f.n++
+	switch f.n % 5 {
+	case 0:
+		return pcm[:len(pcm)-1]
+	case 1:
+		return nil
+	case 2:
+		f.out = f.out[:0]
+		for range 10 {
+			f.out = append(f.out, pcm...)
+		}
+		return f.out
+	case 3:
+		for i := range pcm {
+			pcm[i] = float32(math.NaN())
+		}
+		pcm[0], pcm[1] = float32(math.Inf(1)), float32(math.Inf(-1))
+		return pcm
+	}
+	for i := range pcm {
+		pcm[i] *= 1e6
+	}
+	return pcm
+}
+
+func (f *hostileFilter) Reset() {}
+
+// TestHostileFilter: whatever a filter returns, frames stay full, finite
+// and within [-1, 1].
+func TestHostileFilter(t *testing.T) {
+	a := fixture{format: "wavf32", signal: tone(440, 0.5), secs: 2}.path(t)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHost()
+		p := newPlayer(t, h, nil)
+		d := newDriver(p, 20*time.Millisecond)
+		h.add(item("a", a))
+		d.pull(5)
+		p.SetFilter(&hostileFilter{})
+		d.pull(40)
+		for i, f := range d.frames[5:] {
+			if f == nil {
+				continue
+			}
+			if len(f) != frameLen {
+				t.Fatalf("frame %d: %d samples", i, len(f))
+			}
+			for _, v := range f {
+				if !(v >= -1 && v <= 1) {
+					t.Fatalf("frame %d: sample %v", i, v)
+				}
+			}
+		}
+		if ev, ok := h.find("player", ""); ok {
+			t.Errorf("traceback: %v", ev.err)
+		}
+	})
+}
+
+// slowOpener delays opening the sources whose URL starts with "slow".
+type slowOpener struct {
+	Opener
+	delay time.Duration
+}
+
+func (o slowOpener) Open(ctx context.Context, md audio.Metadata) (audio.Stream, error) {
+	if strings.HasPrefix(md.Title, "slow") {
+		select {
+		case <-time.After(o.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return o.Opener.Open(ctx, md)
+}
+
+// TestSkipNextNotReady: mid-source (nothing prepared yet) a skip keeps the
+// current source up to 100 ms for the next one, then fades out; the next
+// starts when it opened.
+func TestSkipNextNotReady(t *testing.T) {
+	a := fixture{format: "wavf32", signal: tone(440, 0.5), secs: 30}.path(t)
+	b := fixture{format: "wavf32", signal: tone(660, 0.5), secs: 1}.path(t)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHost()
+		p := newPlayer(t, h, func(c *Config) { c.Opener = slowOpener{c.Opener, 500 * time.Millisecond} })
+		d := newDriver(p, 20*time.Millisecond)
+		h.add(item("a", a), item("slowb", b))
+		d.pull(10)
+		p.Skip()
+		mark := len(d.frames)
+		d.pull(40)
+		// a plays 5 more frames, fades out in the 7th, then silence.
+		for i := range 6 {
+			if d.frames[mark+i] == nil {
+				t.Fatalf("frame %d after the skip is empty", i)
+			}
+		}
+		fo := d.frames[mark+6]
+		if fo == nil || math.Abs(float64(fo[len(fo)-2])) > 1e-6 || d.sizes[mark+7] != 0 {
+			t.Fatalf("no fade-out after 100 ms: %v", d.sizes[mark:])
+		}
+		wantKinds(t, h, "start a", "stop a skipped", "start slowb", "require slowb")
+		ev, _ := h.find("start", "slowb")
+		ea, _ := h.find("stop", "a")
+		if d := ev.at.Sub(ea.at); d < 350*time.Millisecond || d > 450*time.Millisecond {
+			t.Errorf("slowb started %v after a stopped; it took 500 ms to open from the skip", d)
+		}
+	})
+}
+
+// TestStartPaused: a player restored paused plays nothing (and starts
+// nothing) until Resume.
+func TestStartPaused(t *testing.T) {
+	a := fixture{format: "wavf32", signal: tone(440, 0.5), secs: 0.5}.path(t)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHost()
+		p := newPlayer(t, h, func(c *Config) { c.Paused = true })
+		d := newDriver(p, 20*time.Millisecond)
+		h.add(item("a", a))
+		d.pull(20)
+		for i, n := range d.sizes {
+			if n != 0 {
+				t.Fatalf("frame %d while paused", i)
+			}
+		}
+		wantKinds(t, h)
+		if !p.Paused() {
+			t.Fatal("not paused")
+		}
+		p.Resume()
+		d.pull(30)
+		wantKinds(t, h, "start a", "require a", "stop a ended")
+		if got := len(d.pcm(0)) / 2; got != 24000 {
+			t.Errorf("%d samples, want 24000", got)
+		}
+	})
+}

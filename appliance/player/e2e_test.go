@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-		"strconv"
+	"strconv"
 	"testing"
 	"time"
 
@@ -215,6 +215,15 @@ func TestCrossfadeOverVoice(t *testing.T) {
 			t.Errorf("%.1f s: power %.3f, want 0.25 (equal power)", float64(k)/10, pw)
 		}
 	}
+	// b is Ogg Opus: after the fade its own packets follow our encoded
+	// ones; no click at the hand-over (the steepest step of the two
+	// sines is 0.058).
+	if m, at := maxStep(pcm); m > 0.08 {
+		t.Errorf("a step of %.3f at %.3f s", m, float64(at)/48000)
+	}
+	if st := p.Stats(); st.Passed < 40 {
+		t.Errorf("b was not passed through after the fade: %+v", st)
+	}
 	wantKinds(t, h, "start a", "start b", "require b", "stop a ended", "stop b ended")
 	ea, _ := h.find("start", "a")
 	eb, _ := h.find("start", "b")
@@ -245,12 +254,9 @@ func TestSeekOverVoice(t *testing.T) {
 	h.wait(t, "stop", "a", 5*time.Second)
 	pkts := audioPackets(srv)
 	pcm := received(srv)
-	heard := -1
+	heard := -1 // the first packet carrying the new position (faded in)
 	for i := range pkts {
-		if pkts[i].Arrival.Before(asked) {
-			continue
-		}
-		if f := pcm[2*960*(i+1) : 2*960*(i+2)]; i+2 <= len(pkts) && level(f, 880) > 0.3 {
+		if !pkts[i].Arrival.Before(asked) && level(pcm[2*960*i:2*960*(i+1)], 880) > 0.1 {
 			heard = i
 			break
 		}
@@ -258,10 +264,12 @@ func TestSeekOverVoice(t *testing.T) {
 	if heard < 0 {
 		t.Fatal("880 Hz never heard after the seek")
 	}
-	if d := pkts[heard].Arrival.Sub(asked); d > 100*time.Millisecond {
+	d := pkts[heard].Arrival.Sub(asked)
+	t.Logf("the seek was heard %v after Seek", d)
+	if d > timingSlack*100*time.Millisecond {
 		t.Errorf("the seek was heard after %v", d)
 	}
-	after := pcm[2*960*(heard+2):]
+	after := pcm[2*960*(heard+1):]
 	if got := float64(len(after)/2) / 48000; math.Abs(got-0.96) > 0.05 {
 		t.Errorf("%.3f s heard after the seek to 2 s of a 3 s source", got)
 	}
@@ -330,7 +338,7 @@ func TestLatencyOverVoice(t *testing.T) {
 		srv.Wait(5*time.Second, func() bool { return len(audioPackets(srv)) > 0 })
 		d := audioPackets(srv)[0].Arrival.Sub(added)
 		t.Logf("%s: first packet %v after the queue got it", format, d)
-		if d > 150*time.Millisecond {
+		if d > timingSlack*150*time.Millisecond {
 			t.Errorf("%s: first packet after %v, want ≤ 150 ms", format, d)
 		}
 	}

@@ -57,6 +57,7 @@ func (o *output) init(enc *audio.Encoder) {
 	o.framed, o.zeros, o.prev = buf[3*frameLen:4*frameLen:4*frameLen], buf[4*frameLen:5*frameLen:5*frameLen], buf[5*frameLen:]
 	o.fifo = make([]float32, 0, fifoCap)
 	o.gain = 1
+	o.silent = true // nothing played yet: a pause has nothing to fade out
 }
 
 // NextFrame writes the next 20 ms Opus frame into buf (voice.FrameSource)
@@ -108,6 +109,7 @@ func (p *Player) frame(buf []byte) int {
 	p.settle()
 	c := p.cur
 	if c == nil {
+		p.discontinuity() // silence: what comes next starts afresh
 		return 0
 	}
 	stopping := p.paused || p.seekPending || p.cutPending
@@ -329,7 +331,15 @@ func (p *Player) skipStep() {
 		}
 		return
 	}
-	if p.next == nil && (p.qEmpty || p.crossfade == 0 || p.skipWait > skipMaxWait) {
+	// The next source is not ready (still opening, not yet peeked, or
+	// none): the current one plays on for a while (100 ms without a
+	// crossfade, 2 s with one), then fades out and the next one starts
+	// when it is ready; with an empty queue it fades out now.
+	wait := skipMaxWait
+	if p.crossfade == 0 {
+		wait = skipWaitFrames
+	}
+	if p.skipWait > wait || (p.next == nil && p.qEmpty) {
 		p.cutPending = true
 		p.skipPending = false
 		return
