@@ -547,13 +547,13 @@ func (r *reader) code() error {
 		return err
 	}
 	f := reader{b: body, base: r.base + r.off - len(body)}
-	total := 0
+	var total uint64 // not int: 32-bit boards
 	err = f.vec(maxLocals, func() error {
 		n, err := f.u32()
 		if err != nil {
 			return err
 		}
-		if total += int(n); total > maxLocals {
+		if total += uint64(n); total > maxLocals {
 			return f.errorf("a function with over %d locals", maxLocals)
 		}
 		return f.valType()

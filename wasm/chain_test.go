@@ -66,7 +66,13 @@ func TestProcessAllocations(t *testing.T) {
 	} {
 		c := newChain(t, h, tc.chain, nil)
 		c.Process(in)
-		if allocs := testing.AllocsPerRun(100, func() { c.Process(in) }); allocs > tc.max {
+		allocs := testing.AllocsPerRun(100, func() { c.Process(in) })
+		if h.interpreter {
+			// wazero's interpreter (32-bit ARM) allocates per call.
+			t.Logf("%s: %v allocations per frame with the interpreter", tc.chain, allocs)
+			continue
+		}
+		if allocs > tc.max {
 			t.Errorf("%s: %v allocations per frame, want at most %v", tc.chain, allocs, tc.max)
 		}
 	}

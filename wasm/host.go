@@ -475,7 +475,7 @@ func (h *Host) load(ctx context.Context, e *entry, module []byte) error {
 		return fmt.Errorf("wasm: WASI: %w", err)
 	}
 	var err error
-	if e.compiled, err = e.rt.CompileModule(ctx, module); err != nil {
+	if e.compiled, err = compileModule(ctx, e.rt, module); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
 	if err := checkExports(e.compiled, e.builtin); err != nil {
@@ -495,6 +495,18 @@ func (h *Host) load(ctx context.Context, e *entry, module []byte) error {
 		return fmt.Errorf("%w: abi_version() = %d, this node speaks 1", ErrABIVersion, v)
 	}
 	return nil
+}
+
+// compileModule is rt.CompileModule, with a panic of wazero's decoder or
+// compiler turned into an error: the bytes are untrusted, and a bug there
+// must not take the node down (one was found: see TestDecoderBombs).
+func compileModule(ctx context.Context, rt wazero.Runtime, module []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cm, err = nil, fmt.Errorf("wazero panicked: %v", r)
+		}
+	}()
+	return rt.CompileModule(ctx, module)
 }
 
 // allowedImports are the WASI functions a filter may import. None reaches
