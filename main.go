@@ -25,6 +25,7 @@ import (
 	"github.com/discodo-go/discodo/appliance"
 	"github.com/discodo-go/discodo/appliance/audio"
 	"github.com/discodo-go/discodo/appliance/config"
+	"github.com/discodo-go/discodo/appliance/metrics"
 	"github.com/discodo-go/discodo/appliance/server"
 	"github.com/discodo-go/discodo/appliance/voice"
 	"github.com/discodo-go/discodo/appliance/voice/dave"
@@ -91,8 +92,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Warn("the extractor is not installed: page URLs and searches are refused", "extractor", cfg.Extractor)
 	}
 	daveLog := log.With("part", "dave")
+	mx := metrics.New()
 	node, err := appliance.New(appliance.Config{
-		Sources: sources,
+		ObserveSend:   mx.ObserveSend,
+		ObserveCommit: mx.ObserveCommit,
+		Sources:       sources,
 		NewE2EE: func(userID, channelID uint64, send func(op int, payload []byte, binary bool) error) (voice.E2EE, error) {
 			return dave.New(dave.Config{UserID: userID, ChannelID: channelID, Send: send, Logger: daveLog})
 		},
@@ -107,6 +111,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	mx.Watch(node.Snapshot)
 	srv, err := server.New(server.Config{
 		Password:          cfg.Password,
 		HeartbeatInterval: cfg.HeartbeatInterval,
@@ -114,6 +119,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MaxFrameBytes:     cfg.MaxFrameBytes,
 		Version:           version,
 		Logger:            log.With("part", "server"),
+		Metrics:           mx.Handler(),
 	}, node)
 	if err != nil {
 		return err

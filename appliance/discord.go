@@ -81,7 +81,7 @@ func (m *Manager) setSessionID(id string) error {
 	}
 	prev := m.sessionID
 	m.sessionID = id
-	if err := m.node.db.Update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
+	if err := m.node.update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
 		m.sessionID = prev
 		return err
 	}

@@ -54,7 +54,7 @@ func (m *Manager) Leave(sub Subscriber) {
 		return
 	}
 	m.deadline = time.Now().Add(n.cfg.VCTimeout)
-	if err := n.db.Update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
+	if err := n.update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
 		// Memory keeps the deadline; after a restart without this record
 		// the tag gets start-up + VC_TIMEOUT, which is later, never earlier.
 		n.log.Error("storing the VC_TIMEOUT deadline", "tag", m.tag, "err", err)
@@ -149,7 +149,7 @@ func (m *Manager) DestroyVoiceClient(guild protocol.ID) error {
 }
 
 func (m *Manager) destroyVoiceClientLocked(vc *VoiceClient) error {
-	if err := m.node.db.Update(func(tx *store.Tx) error { return tx.DeleteVoiceClient(m.tag, vc.guildID) }); err != nil {
+	if err := m.node.update(func(tx *store.Tx) error { return tx.DeleteVoiceClient(m.tag, vc.guildID) }); err != nil {
 		return fmt.Errorf("deleting voice client %s: %w", vc.guildID, err)
 	}
 	vc.disconnectLocked()
@@ -199,7 +199,7 @@ func (m *Manager) newVoiceClientLocked(guild, channel, sessionID string) (*Voice
 	if err != nil {
 		return nil, err
 	}
-	if err := m.node.db.Update(func(tx *store.Tx) error { return tx.PutVoiceClient(m.tag, rec) }); err != nil {
+	if err := m.node.update(func(tx *store.Tx) error { return tx.PutVoiceClient(m.tag, rec) }); err != nil {
 		return nil, fmt.Errorf("storing voice client %s: %w", guild, err)
 	}
 	m.voiceClients[guild] = vc

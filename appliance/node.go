@@ -61,7 +61,11 @@ type Config struct {
 	// ValidateFilter checks and normalises the filter option; nil accepts
 	// any JSON object or array.
 	ValidateFilter func(json.RawMessage) (json.RawMessage, error)
-	Logger         *slog.Logger
+	// ObserveSend is handed to every voice connection (voice.Config).
+	ObserveSend func(deviation time.Duration)
+	// ObserveCommit, when set, gets the duration of every store commit.
+	ObserveCommit func(time.Duration)
+	Logger        *slog.Logger
 }
 
 // Subscriber is a socket watching a manager's events. Send queues one
@@ -81,6 +85,8 @@ type Node struct {
 	managers map[string]*Manager
 	wake     chan struct{}
 	health   chan chan struct{} // Healthy's round trips through Run's loop
+
+	figures figures
 
 	// life ends when Run returns; voice connections run under it.
 	life    context.Context
@@ -276,7 +282,7 @@ func (n *Node) expire(now time.Time) time.Time {
 // destroyLocked removes a manager and everything under it. n.mu and m.mu
 // are held.
 func (n *Node) destroyLocked(m *Manager) {
-	if err := n.db.Update(func(tx *store.Tx) error { return tx.DeleteManager(m.tag) }); err != nil {
+	if err := n.update(func(tx *store.Tx) error { return tx.DeleteManager(m.tag) }); err != nil {
 		// The memory state goes anyway: a stale record is cleaned at the
 		// next start, when its deadline has passed.
 		n.log.Error("deleting a manager from the store", "tag", m.tag, "err", err)
@@ -303,7 +309,7 @@ func (n *Node) restore(now time.Time) error {
 		rec := s.Manager
 		if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
 			n.log.Info("VC_TIMEOUT passed while the node was down: cleaning up", "tag", rec.Tag, "deadline", rec.Deadline)
-			if err := n.db.Update(func(tx *store.Tx) error { return tx.DeleteManager(rec.Tag) }); err != nil {
+			if err := n.update(func(tx *store.Tx) error { return tx.DeleteManager(rec.Tag) }); err != nil {
 				return err
 			}
 			continue
@@ -311,7 +317,7 @@ func (n *Node) restore(now time.Time) error {
 		if rec.Deadline.IsZero() {
 			// Sockets were open when the node died: count from now.
 			rec.Deadline = now.Add(n.cfg.VCTimeout)
-			if err := n.db.Update(func(tx *store.Tx) error { return tx.PutManager(rec) }); err != nil {
+			if err := n.update(func(tx *store.Tx) error { return tx.PutManager(rec) }); err != nil {
 				return err
 			}
 		}
@@ -384,7 +390,7 @@ func (n *Node) Identify(userID, shardID protocol.ID, sub Subscriber) (*Manager, 
 			return nil, fmt.Errorf("%w: the node holds %d sessions (its limit)", ErrTooManySessions, len(n.managers))
 		}
 		m = n.newManager(tag, string(userID), string(shardID))
-		if err := n.db.Update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
+		if err := n.update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
 			return nil, fmt.Errorf("storing the new session %q: %w", tag, err)
 		}
 		n.managers[tag] = m
@@ -395,7 +401,7 @@ func (n *Node) Identify(userID, shardID protocol.ID, sub Subscriber) (*Manager, 
 	if !m.deadline.IsZero() {
 		prev := m.deadline
 		m.deadline = time.Time{}
-		if err := n.db.Update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
+		if err := n.update(func(tx *store.Tx) error { return tx.PutManager(m.record()) }); err != nil {
 			m.deadline = prev
 			return nil, fmt.Errorf("storing the resumed session %q: %w", tag, err)
 		}
@@ -438,24 +444,6 @@ func (n *Node) FindManager(userID, shardID protocol.ID) (*Manager, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: no session %q", ErrManagerNotFound, Tag(userID, shardID))
-}
-
-// Counts returns the number of voice clients and of those with a live voice
-// connection, for STATUS.
-func (n *Node) Counts() (players, connected int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, m := range n.managers {
-		m.mu.Lock()
-		for _, vc := range m.voiceClients {
-			players++
-			if vc.state() >= protocol.StateStopped {
-				connected++
-			}
-		}
-		m.mu.Unlock()
-	}
-	return players, connected
 }
 
 func send(sub Subscriber, op string, d any) {

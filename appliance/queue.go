@@ -24,7 +24,7 @@ func (vc *VoiceClient) commitQueueLocked(next []entry, events []queueEvent) erro
 	for i, e := range next {
 		items[i] = store.Item{Key: e.key, Data: e.enc}
 	}
-	if err := vc.m.node.db.Update(func(tx *store.Tx) error { return tx.SetQueue(vc.m.tag, vc.guildID, items) }); err != nil {
+	if err := vc.m.node.update(func(tx *store.Tx) error { return tx.SetQueue(vc.m.tag, vc.guildID, items) }); err != nil {
 		return fmt.Errorf("storing the queue of %s: %w", vc.guildID, err)
 	}
 	vc.queue = next

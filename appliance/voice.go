@@ -31,16 +31,17 @@ func (vc *VoiceClient) connectLocked() {
 	}
 	run := &voiceRun{}
 	cfg := voice.Config{
-		Endpoint:  vc.endpoint,
-		GuildID:   id64(vc.guildID),
-		ChannelID: id64(vc.channelID),
-		UserID:    id64(vc.m.userID),
-		SessionID: vc.sessionID,
-		Token:     vc.token,
-		NewE2EE:   n.cfg.NewE2EE,
-		TLSConfig: n.cfg.VoiceTLS,
-		Logger:    n.log.With("guild", vc.guildID),
-		OnEvent:   func(ev voice.Event) { vc.voiceEvent(run, ev) },
+		Endpoint:    vc.endpoint,
+		GuildID:     id64(vc.guildID),
+		ChannelID:   id64(vc.channelID),
+		UserID:      id64(vc.m.userID),
+		SessionID:   vc.sessionID,
+		Token:       vc.token,
+		NewE2EE:     n.cfg.NewE2EE,
+		TLSConfig:   n.cfg.VoiceTLS,
+		Logger:      n.log.With("guild", vc.guildID),
+		OnEvent:     func(ev voice.Event) { vc.voiceEvent(run, ev) },
+		ObserveSend: n.cfg.ObserveSend,
 	}
 	if n.cfg.FrameSource != nil {
 		cfg.Source = n.cfg.FrameSource(vc.guildID)
@@ -53,10 +54,12 @@ func (vc *VoiceClient) connectLocked() {
 	ctx, cancel := context.WithCancel(n.life)
 	run.conn, run.cancel = conn, cancel
 	vc.voice = run
+	n.figures.start(run)
 	n.running.Add(1)
 	go func() {
 		defer n.running.Done()
 		err := conn.Run(ctx)
+		n.figures.end(run)
 		vc.voiceEnded(run, ctx, err)
 	}()
 }

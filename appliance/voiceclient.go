@@ -111,7 +111,7 @@ func (vc *VoiceClient) save() error {
 	if err != nil {
 		return err
 	}
-	if err := vc.m.node.db.Update(func(tx *store.Tx) error { return tx.PutVoiceClient(vc.m.tag, rec) }); err != nil {
+	if err := vc.m.node.update(func(tx *store.Tx) error { return tx.PutVoiceClient(vc.m.tag, rec) }); err != nil {
 		return fmt.Errorf("storing voice client %s: %w", vc.guildID, err)
 	}
 	return nil

@@ -24,6 +24,9 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.status())
 	})
+	if s.cfg.Metrics != nil {
+		mux.HandleFunc("GET /metrics", s.authed(s.cfg.Metrics.ServeHTTP))
+	}
 	mux.HandleFunc("GET /getSource", s.authed(s.getSource))
 	mux.HandleFunc("GET /searchSources", s.authed(s.searchSources))
 

@@ -65,6 +65,8 @@ type Config struct {
 	WriteTimeout      time.Duration // per frame written
 	Version           string        // sent in HELLO and GET /
 	Logger            *slog.Logger
+	// Metrics serves GET /metrics (behind Authorization); nil answers 404.
+	Metrics http.Handler
 }
 
 // Server serves /ws and the REST API.
@@ -156,15 +158,15 @@ func (s *Server) Close() {
 // status builds the STATUS object.
 func (s *Server) status() map[string]any {
 	f := s.stats.Read()
-	players, connected := s.node.Counts()
+	n := s.node.Snapshot()
 	st := map[string]any{
 		"UsedMemory": f.UsedMemory, "TotalMemory": f.TotalMemory,
 		"ProcessLoad": f.ProcessLoad, "TotalLoad": f.TotalLoad,
 		"Cores": f.Cores, "Threads": f.Threads,
 		"NetworkInbound": f.NetworkInbound, "NetworkOutbound": f.NetworkOutbound,
-		"Players": players, "PlayingPlayers": connected,
+		"Players": n.Players, "PlayingPlayers": n.Playing,
 		"Uptime":     time.Since(startTime).Seconds(),
-		"FrameStats": map[string]int{"sent": 0, "nulled": 0, "deficit": 0},
+		"FrameStats": map[string]uint64{"sent": n.Frames, "nulled": n.Nulled, "deficit": n.Deficit},
 	}
 	if f.Temperature != nil {
 		st["Temperature"] = *f.Temperature

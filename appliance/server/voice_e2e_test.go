@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/discodo-go/discodo/appliance"
+	"github.com/discodo-go/discodo/appliance/metrics"
 	"github.com/discodo-go/discodo/appliance/server"
 	"github.com/discodo-go/discodo/appliance/server/servertest"
 	"github.com/discodo-go/discodo/appliance/voice"
@@ -177,5 +179,69 @@ func TestRestartReconnectsVoiceByItself(t *testing.T) {
 	c.Expect("VC_ERROR").Decode(t, &e)
 	if e.Code != 4004 {
 		t.Fatalf("VC_ERROR code %d, want 4004", e.Code)
+	}
+}
+
+// TestMetricsAndStatusFigures plays into the fake voice server and reads
+// the figures back from GET /metrics and GET_STATUS.
+func TestMetricsAndStatusFigures(t *testing.T) {
+	fake := voicetest.New(t, voicetest.Options{})
+	tone, err := voicetest.NewTone(440, 0.5, -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx := metrics.New()
+	n := servertest.Start(t, appliance.Config{
+		FrameSource:   func(string) voice.FrameSource { return tone },
+		ObserveSend:   mx.ObserveSend,
+		ObserveCommit: mx.ObserveCommit,
+	}, server.Config{Metrics: mx.Handler()}, "")
+	mx.Watch(n.Node.Snapshot)
+	c := n.Dial("")
+	c.Identify("111", nil)
+	c.Send("DISCORD_EVENT", voiceState("222", "333", "111"))
+	c.Expect("VC_CREATED")
+	c.Send("DISCORD_EVENT", voiceServer("222", fake.Endpoint()))
+	if !fake.Wait(10*time.Second, func() bool { s := fake.Session(); return s != nil && s.PacketCount() >= 50 }) {
+		t.Fatal("no audio")
+	}
+	fake.Session().CloseWith(4015, "crash")
+	if !fake.Wait(5*time.Second, func() bool { return fake.Resumes() == 1 }) {
+		t.Fatal("no resume")
+	}
+	if status, _ := n.Do(servertest.Request{Method: "GET", Path: "/metrics", NoAuth: true}); status != 403 {
+		t.Errorf("/metrics without a password: %d", status)
+	}
+	status, body := n.Do(servertest.Request{Method: "GET", Path: "/metrics", Header: map[string]string{"Authorization": "Bearer " + servertest.Password}})
+	if status != 200 {
+		t.Fatalf("/metrics: %d %s", status, body)
+	}
+	text := string(body)
+	for _, want := range []string{
+		"discodo_players 1", "discodo_players_connected 1", "discodo_sessions 1",
+		`discodo_voice_reconnects_total{code="4015"} 1`, "discodo_send_deviation_seconds_bucket",
+		"discodo_store_commit_seconds_count", "go_goroutines",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	var sent float64
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, "discodo_frames_sent_total ") {
+			fmt.Sscan(strings.TrimPrefix(line, "discodo_frames_sent_total "), &sent)
+		}
+	}
+	if sent < 50 {
+		t.Errorf("discodo_frames_sent_total %v, want ≥ 50", sent)
+	}
+	c.Send("GET_STATUS", nil)
+	var st struct {
+		Players    int
+		FrameStats struct{ Sent uint64 }
+	}
+	c.Expect("STATUS").Decode(t, &st)
+	if st.Players != 1 || st.FrameStats.Sent < 50 {
+		t.Errorf("STATUS %+v", st)
 	}
 }

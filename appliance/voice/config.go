@@ -52,6 +52,11 @@ type Config struct {
 	// (and logged) rather than block the connection.
 	OnEvent func(Event)
 
+	// ObserveSend, when set, is called from the send loop after each
+	// packet with how late it left against its slot of the 20 ms grid
+	// (metrics). It must be cheap and must not block or allocate.
+	ObserveSend func(deviation time.Duration)
+
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 

@@ -456,8 +456,9 @@ func (s *socket) startSending() {
 			}
 			return s.write(opSpeaking, speakingData{Speaking: flag, SSRC: ssrc})
 		},
-		stats: &c.ctrs,
-		log:   c.log,
+		stats:   &c.ctrs,
+		observe: c.cfg.ObserveSend,
+		log:     c.log,
 	})
 	wg.Go(func() { done <- loop.run(ctx) })
 	s.sendDone = done

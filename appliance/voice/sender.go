@@ -67,6 +67,7 @@ type sendLoop struct {
 	write    func(pkt []byte) error // one UDP datagram
 	speaking func(on bool) error    // op 5 on the gateway
 	stats    *counters
+	observe  func(deviation time.Duration) // nil: not measured
 	log      *slog.Logger
 
 	speakingOn  bool
@@ -118,8 +119,12 @@ func (s *sendLoop) run(ctx context.Context) error {
 		if time.Since(due) >= lateThreshold {
 			s.stats.late.Add(1)
 		}
+		sent := s.stats.frames.Load() + s.stats.silence.Load()
 		if err := s.slot(); err != nil {
 			return err
+		}
+		if s.observe != nil && s.stats.frames.Load()+s.stats.silence.Load() != sent {
+			s.observe(time.Since(due))
 		}
 		if n%keepAliveSlots == keepAliveSlots-1 {
 			s.sendKeepAlive()
