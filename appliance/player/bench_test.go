@@ -74,13 +74,21 @@ func (c perFrameCase) start(tb testing.TB, secs float64) (*Player, *fakeHost) {
 	if c.crossfade > 0 {
 		// Crossfade for ever: wait until the next source is prepared,
 		// then skip into an hour-long fade.
-		for p.next == nil || !p.next.ready() {
+		ready := func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.next != nil && p.next.ready()
+		}
+		for !ready() {
 			p.NextFrame(buf)
 			time.Sleep(time.Millisecond)
 		}
 		p.Skip()
 		p.NextFrame(buf)
-		if !p.fade.on {
+		p.mu.Lock()
+		on := p.fade.on
+		p.mu.Unlock()
+		if !on {
 			tb.Fatal("no crossfade")
 		}
 	}

@@ -32,6 +32,17 @@ func connected(t *testing.T, p *Player) *voicetest.Server {
 	return srv
 }
 
+// perf fails the test, or only logs under the race detector, for checks
+// that depend on the machine keeping up in real time.
+func perf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if raceEnabled {
+		t.Logf("(race detector) "+format, args...)
+		return
+	}
+	t.Errorf(format, args...)
+}
+
 // received returns the PCM the server decoded, as float32.
 func received(srv *voicetest.Server) []float32 { return int16ToFloat(srv.PCM()) }
 
@@ -74,7 +85,7 @@ func TestFormatsOverVoice(t *testing.T) {
 					t.Errorf("second %d: %.2f Hz, want %v", s, f, freq)
 				}
 				if l := level(w, freq); math.Abs(l-amp) > 0.02 {
-					t.Errorf("second %d: level %.4f, want %v", s, l, amp)
+					perf(t, "second %d: level %.4f, want %v (underruns: %+v)", s, l, amp, p.Stats())
 				}
 			}
 			st := p.Stats()
@@ -86,7 +97,7 @@ func TestFormatsOverVoice(t *testing.T) {
 				t.Errorf("stats %+v", st)
 			}
 			if st.Nulled != 0 {
-				t.Errorf("%d underruns", st.Nulled)
+				perf(t, "%d underruns", st.Nulled)
 			}
 		})
 	}
@@ -229,10 +240,10 @@ func TestCrossfadeOverVoice(t *testing.T) {
 	eb, _ := h.find("start", "b")
 	sa, _ := h.find("stop", "a")
 	if d := eb.at.Sub(ea.at); math.Abs(d.Seconds()-1) > 0.1 {
-		t.Errorf("b started %v after a, want 1 s", d)
+		perf(t, "b started %v after a, want 1 s", d)
 	}
 	if d := sa.at.Sub(eb.at); math.Abs(d.Seconds()-1) > 0.1 {
-		t.Errorf("a stopped %v after b started, want 1 s", d)
+		perf(t, "a stopped %v after b started, want 1 s", d)
 	}
 }
 
@@ -266,8 +277,8 @@ func TestSeekOverVoice(t *testing.T) {
 	}
 	d := pkts[heard].Arrival.Sub(asked)
 	t.Logf("the seek was heard %v after Seek", d)
-	if d > timingSlack*100*time.Millisecond {
-		t.Errorf("the seek was heard after %v", d)
+	if d > 100*time.Millisecond {
+		perf(t, "the seek was heard after %v", d)
 	}
 	after := pcm[2*960*(heard+1):]
 	if got := float64(len(after)/2) / 48000; math.Abs(got-0.96) > 0.05 {
@@ -338,8 +349,8 @@ func TestLatencyOverVoice(t *testing.T) {
 		srv.Wait(5*time.Second, func() bool { return len(audioPackets(srv)) > 0 })
 		d := audioPackets(srv)[0].Arrival.Sub(added)
 		t.Logf("%s: first packet %v after the queue got it", format, d)
-		if d > timingSlack*150*time.Millisecond {
-			t.Errorf("%s: first packet after %v, want ≤ 150 ms", format, d)
+		if d > 150*time.Millisecond {
+			perf(t, "%s: first packet after %v, want ≤ 150 ms", format, d)
 		}
 	}
 }

@@ -2,4 +2,6 @@
 
 package player
 
-const timingSlack = 1
+// raceEnabled: real-time performance (underruns, latency) is logged, not
+// asserted, under the race detector.
+const raceEnabled = false
