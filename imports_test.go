@@ -18,7 +18,7 @@ var allowedImports = map[string][]string{
 	"appliance/player":                  {"appliance/audio"},
 	"appliance/protocol":                {},
 	"appliance/server":                  {"appliance", "appliance/protocol", "appliance/sysstat", "appliance/metrics"},
-	"appliance/server/servertest":       {"appliance", "appliance/server", "store"},
+	"appliance/server/servertest":       {"appliance", "appliance/server", "store", "wasm"},
 	"appliance/sysstat":                 {},
 	"appliance/metrics":                 {"appliance", "appliance/voice"},
 	"appliance/voice":                   {},

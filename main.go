@@ -31,6 +31,7 @@ import (
 	"github.com/discodo-go/discodo/appliance/voice/dave"
 	"github.com/discodo-go/discodo/firmware/systemd"
 	"github.com/discodo-go/discodo/store"
+	"github.com/discodo-go/discodo/wasm"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -91,6 +92,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if cfg.Extractor != "" && !sources.ExtractorEnabled() {
 		log.Warn("the extractor is not installed: page URLs and searches are refused", "extractor", cfg.Extractor)
 	}
+	filters, err := wasm.New(ctx, wasm.Config{CacheDir: filepath.Join(cfg.StateDir, "wasm-cache"), Logger: log.With("part", "wasm")})
+	if err != nil {
+		return err
+	}
+	defer filters.Close(context.Background())
 	daveLog := log.With("part", "dave")
 	mx := metrics.New()
 	node, err := appliance.New(appliance.Config{

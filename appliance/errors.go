@@ -36,6 +36,8 @@ var (
 	// ErrUpstream is returned when a source's server or the extractor
 	// failed: not the client's fault, not the node's.
 	ErrUpstream = errors.New("upstream failure")
+	// ErrFilterNotFound is returned when no uploaded filter has the name.
+	ErrFilterNotFound = errors.New("filter not found")
 	// ErrClosed is returned after the node shut down.
 	ErrClosed = errors.New("node is shutting down")
 )
@@ -63,7 +65,7 @@ func Kind(err error) string {
 func Status(err error) int {
 	switch {
 	case errors.Is(err, ErrManagerNotFound), errors.Is(err, ErrVoiceClientNotFound), errors.Is(err, ErrQueueItemNotFound),
-		errors.Is(err, ErrSourceNotFound):
+		errors.Is(err, ErrSourceNotFound), errors.Is(err, ErrFilterNotFound):
 		return 404
 	case errors.Is(err, ErrUpstream):
 		return 502

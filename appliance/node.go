@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/appliance/voice"
 	"github.com/discodo-go/discodo/store"
+	"github.com/discodo-go/discodo/wasm"
 )
 
 // Defaults of Config (node-protocol.md section 9).
@@ -58,9 +58,9 @@ type Config struct {
 	// FrameSource gives the audio of a guild's voice connection. Until the
 	// player lands, tests plug a tone in here; nil sends nothing.
 	FrameSource func(guildID string) voice.FrameSource
-	// ValidateFilter checks and normalises the filter option; nil accepts
-	// any JSON object or array.
-	ValidateFilter func(json.RawMessage) (json.RawMessage, error)
+	// Filters runs the WASM filters (the filter option, /filters); nil
+	// refuses filter chains.
+	Filters *wasm.Host
 	// ObserveSend is handed to every voice connection (voice.Config).
 	ObserveSend func(deviation time.Duration)
 	// ObserveCommit, when set, gets the duration of every store commit.
@@ -305,6 +305,7 @@ func (n *Node) restore(now time.Time) error {
 	for _, p := range st.Problems {
 		n.log.Error("skipping an unreadable stored record", "err", p)
 	}
+	n.restoreFilters(context.Background(), st.Filters)
 	for _, s := range st.Sessions {
 		rec := s.Manager
 		if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {

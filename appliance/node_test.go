@@ -164,7 +164,7 @@ func TestRestartKeepsStateAndDeadlines(t *testing.T) {
 		if _, err := vc.PutSource([]protocol.AudioData{{URL: protocol.T("http://a"), Tag: "a"}, {ID: protocol.LooseText{Text: protocol.T("b")}, Tag: "b"}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := vc.SetOptions([]byte(`{"volume":0.25}`)); err != nil {
+		if _, err := vc.SetOptions(context.Background(), []byte(`{"volume":0.25}`)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := vc.SetContext([]byte(`{"who":"me"}`)); err != nil {

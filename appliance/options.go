@@ -3,7 +3,6 @@ package appliance
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -38,8 +37,10 @@ var optionNames = []string{"autoplay", "volume", "crossfade", "filter"}
 
 // applyOptions returns o changed by a POST /options body: any subset of the
 // options. Unknown names and values of the wrong type or range are refused
-// with ErrBadRequest naming the option; o itself is never changed.
-func applyOptions(o Options, body json.RawMessage, validateFilter func(json.RawMessage) (json.RawMessage, error)) (Options, error) {
+// with ErrBadRequest naming the option; o itself is never changed. The
+// filter chain is only checked for shape here: the node builds it to check
+// its filters and parameters.
+func applyOptions(o Options, body json.RawMessage) (Options, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return o, badRequest("options must be a JSON object with any of %s", strings.Join(optionNames, ", "))
@@ -76,11 +77,6 @@ func applyOptions(o Options, body json.RawMessage, validateFilter func(json.RawM
 			raw = json.RawMessage("{}")
 		case raw[0] != '{' && raw[0] != '[':
 			return o, badRequest("filter must be an object {\"<name>\": {params}} or an array [{\"name\", \"params\"}]")
-		}
-		if validateFilter != nil {
-			if raw, err = validateFilter(raw); err != nil {
-				return o, fmt.Errorf("%w: filter: %w", ErrBadRequest, err)
-			}
 		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {

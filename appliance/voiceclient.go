@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -188,19 +189,38 @@ func (vc *VoiceClient) Options() (Options, error) {
 }
 
 // SetOptions applies any subset of the options (POST /options) and returns
-// all of them.
-func (vc *VoiceClient) SetOptions(body json.RawMessage) (Options, error) {
+// all of them. A new filter chain is built first, outside the lock: a
+// filter or parameter it refuses is a 400 naming them, and the previous
+// chain stays.
+func (vc *VoiceClient) SetOptions(ctx context.Context, body json.RawMessage) (Options, error) {
+	next, err := applyOptions(Options{}, body)
+	if err != nil {
+		return Options{}, err
+	}
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(body, &fields)
+	_, newFilter := fields["filter"]
+	if newFilter {
+		canon, chain, err := vc.m.node.checkFilter(ctx, next.Filter, vc.filterErrorEvent)
+		if err != nil {
+			return Options{}, err
+		}
+		if chain != nil {
+			chain.Close(ctx) // the player builds its own when it runs
+		}
+		next.Filter = canon
+	}
 	unlock, err := vc.lock()
 	if err != nil {
 		return Options{}, err
 	}
 	defer unlock()
-	next, err := applyOptions(vc.options, body, vc.m.node.cfg.ValidateFilter)
-	if err != nil {
-		return Options{}, err
+	merged, _ := applyOptions(vc.options, body)
+	if newFilter {
+		merged.Filter = next.Filter
 	}
 	prev := vc.options
-	vc.options = next
+	vc.options = merged
 	if err := vc.save(); err != nil {
 		vc.options = prev
 		return Options{}, err

@@ -27,6 +27,9 @@ func (s *Server) routes() {
 	if s.cfg.Metrics != nil {
 		mux.HandleFunc("GET /metrics", s.authed(s.cfg.Metrics.ServeHTTP))
 	}
+	mux.HandleFunc("PUT /filters/{name}", s.authed(s.putFilter))
+	mux.HandleFunc("GET /filters", s.authed(s.listFilters))
+	mux.HandleFunc("DELETE /filters/{name}", s.authed(s.deleteFilter))
 	mux.HandleFunc("GET /getSource", s.authed(s.getSource))
 	mux.HandleFunc("GET /searchSources", s.authed(s.searchSources))
 
@@ -228,6 +231,41 @@ func (s *Server) searchSources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sources": sources})
 }
 
+// maxModuleBytes bounds a filter upload's body; the host refuses modules
+// over its own limit (8 MiB by default) with a reason.
+const maxModuleBytes = 9 << 20
+
+func (s *Server) putFilter(w http.ResponseWriter, r *http.Request) {
+	module, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxModuleBytes))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large", fmt.Sprintf("a filter module is at most %d bytes", maxModuleBytes))
+		return
+	}
+	info, err := s.node.RegisterFilter(r.Context(), r.PathValue("name"), module)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"name": info.Name, "sha256": info.SHA256, "size": info.Size})
+}
+
+func (s *Server) listFilters(w http.ResponseWriter, _ *http.Request) {
+	list, err := s.node.Filters()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"filters": list})
+}
+
+func (s *Server) deleteFilter(w http.ResponseWriter, r *http.Request) {
+	if err := s.node.RemoveFilter(r.Context(), r.PathValue("name")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func getContext(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	c, err := vc.Context()
 	if err != nil {
@@ -322,7 +360,7 @@ func setOptions(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClien
 	if err != nil {
 		return err
 	}
-	o, err := vc.SetOptions(b)
+	o, err := vc.SetOptions(r.Context(), b)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/discodo-go/discodo/appliance"
 	"github.com/discodo-go/discodo/appliance/server"
 	"github.com/discodo-go/discodo/store"
+	"github.com/discodo-go/discodo/wasm"
 )
 
 // Password is the password of every test node.
@@ -42,6 +44,7 @@ type Node struct {
 	stopNode context.CancelFunc
 	nodeDone chan struct{}
 	http     *httptest.Server
+	filters  *wasm.Host // closed by Stop when Start made it
 }
 
 // Start starts a node. Zero configs are filled with test-friendly values;
@@ -54,6 +57,16 @@ func Start(t testing.TB, ncfg appliance.Config, scfg server.Config, dbPath strin
 	db, _, err := store.Open(dbPath, &store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var filters *wasm.Host
+	if ncfg.Filters == nil {
+		// A real WASM host; the compilation cache is shared by every test
+		// run on this machine, so only the first compiles (≈1 s).
+		filters, err = wasm.New(context.Background(), wasm.Config{CacheDir: filepath.Join(os.TempDir(), "discodo-test-wasm-cache")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ncfg.Filters = filters
 	}
 	node, err := appliance.New(ncfg, db)
 	if err != nil {
@@ -68,7 +81,7 @@ func Start(t testing.TB, ncfg appliance.Config, scfg server.Config, dbPath strin
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{t: t, Node: node, Server: srv, DB: db, DBPath: dbPath, stopNode: cancel, nodeDone: make(chan struct{})}
+	n := &Node{t: t, Node: node, Server: srv, DB: db, DBPath: dbPath, stopNode: cancel, nodeDone: make(chan struct{}), filters: filters}
 	go func() {
 		defer close(n.nodeDone)
 		_ = node.Run(ctx)
@@ -95,6 +108,9 @@ func (n *Node) Stop() {
 	n.stopNode()
 	<-n.nodeDone
 	n.DB.Close()
+	if n.filters != nil {
+		n.filters.Close(context.Background())
+	}
 	n.http = nil
 }
 
