@@ -39,9 +39,10 @@ const (
 
 // Host is the node's side of a player; the node's voice client implements
 // it. Every call comes from the player's control goroutine, one at a time
-// and in the order the things happened. Calls must not block for long and
-// must not call back into the player synchronously (the player's methods
-// are safe to call from other goroutines, including ones the Host starts).
+// and in the order the things happened, with no player lock held. Calls
+// must not block for long (the next events wait); they may call the
+// player's methods (QueueChanged after a pop, Current, ...): none of them
+// waits for the control goroutine.
 type Host interface {
 	// Peek returns the head of the queue without removing it; ok is false
 	// when the queue is empty. The player peeks to prepare the next source
