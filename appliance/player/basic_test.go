@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -410,4 +409,3 @@ func decodeAll(t *testing.T, name string) []float32 {
 	}
 }
 
-var _ = strings.Contains

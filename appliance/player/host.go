@@ -63,7 +63,9 @@ type Host interface {
 	// pop [0]), so that the next Peek sees the entry after it.
 	SourceTraceback(it Item, err error)
 	// PlayerTraceback: anything else the player hit (a panic recovered
-	// in one of its goroutines, a failed seek, an encoder error).
+	// in one of its goroutines, an encoder error, a second stream for
+	// decoding alongside passthrough that would not open). A seek that
+	// fails drops the source: SourceTraceback.
 	PlayerTraceback(err error)
 	// FilterError: the Filter panicked and is bypassed until SetFilter is
 	// called again. filter is the Filter's String() when it has one.
