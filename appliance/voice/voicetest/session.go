@@ -76,6 +76,7 @@ type Session struct {
 	mode     string
 	aead     cipher.AEAD
 	packets  []Packet
+	received int
 	pcm      []int16
 	silence  int
 	decoded  int
@@ -128,8 +129,9 @@ func (ss *Session) Connected() bool { defer ss.lock()(); return ss.ws != nil }
 // Packets returns the packets received so far (their payloads alias the server's).
 func (ss *Session) Packets() []Packet { defer ss.lock()(); return slices.Clone(ss.packets) }
 
-// PacketCount is len(Packets()) without the copy.
-func (ss *Session) PacketCount() int { defer ss.lock()(); return len(ss.packets) }
+// PacketCount is how many packets were received (len(Packets()) without
+// the copy, unless Options.DiscardPackets).
+func (ss *Session) PacketCount() int { defer ss.lock()(); return ss.received }
 
 // PCM returns the decoded audio so far: 48 kHz stereo, interleaved.
 func (ss *Session) PCM() []int16 { defer ss.lock()(); return slices.Clone(ss.pcm) }

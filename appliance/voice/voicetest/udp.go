@@ -126,7 +126,10 @@ func (s *Server) rtp(b []byte, arrival time.Time) {
 	p.Payload, p.Arrival = plain, arrival
 	p.Silence = bytes.Equal(plain, silenceFrame)
 	ss.check(p)
-	ss.packets = append(ss.packets, p)
+	ss.received++
+	if !s.opts.DiscardPackets {
+		ss.packets = append(ss.packets, p)
+	}
 	if ss.firstPkt.IsZero() {
 		ss.firstPkt = arrival
 	}
