@@ -14,6 +14,7 @@ var allowedImports = map[string][]string{
 	"":                                  {"*"}, // main wires everything
 	"appliance":                         {"appliance/audio", "appliance/player", "appliance/protocol", "appliance/voice", "store", "wasm"},
 	"appliance/audio":                   {},
+	"appliance/bench":                   {"*"},
 	"appliance/config":                  {},
 	"appliance/player":                  {"appliance/audio"},
 	"appliance/protocol":                {},

@@ -119,13 +119,24 @@ func (n *Node) checkFilter(ctx context.Context, raw json.RawMessage, onError fun
 	return canon, chain, nil
 }
 
-// filterErrorEvent reports a bypassed filter (FILTER_ERROR).
-func (vc *VoiceClient) filterErrorEvent(filter string, err error) {
-	vc.m.node.figures.mu.Lock()
-	vc.m.node.figures.filterErrors++
-	vc.m.node.figures.mu.Unlock()
-	vc.m.node.log.Warn("a filter was bypassed", "guild", vc.guildID, "filter", filter, "err", err)
-	vc.m.mu.Lock()
-	defer vc.m.mu.Unlock()
-	vc.emit(protocol.EventFilterError, map[string]any{"filter": filter, "reason": err.Error()})
+// filterErrorLater reports a bypassed filter (FILTER_ERROR). A chain calls
+// it from the voice send loop with the player's lock held, where taking
+// the manager's lock could deadlock (the node takes the manager's lock,
+// then the player's), so the report is queued for Node.Run's loop. A full
+// queue drops the event (logged): the filter is bypassed either way.
+func (vc *VoiceClient) filterErrorLater(filter string, err error) {
+	n := vc.m.node
+	n.figures.mu.Lock()
+	n.figures.filterErrors++
+	n.figures.mu.Unlock()
+	select {
+	case n.later <- func() {
+		vc.m.mu.Lock()
+		defer vc.m.mu.Unlock()
+		vc.emit(protocol.EventFilterError, map[string]any{"filter": filter, "reason": err.Error()})
+	}:
+	default:
+		n.log.Warn("dropped a FILTER_ERROR event: too many at once", "guild", vc.guildID, "filter", filter)
+	}
+	n.log.Warn("a filter was bypassed", "guild", vc.guildID, "filter", filter, "err", err)
 }

@@ -153,6 +153,8 @@ func (m *Manager) destroyVoiceClientLocked(vc *VoiceClient) error {
 		return fmt.Errorf("deleting voice client %s: %w", vc.guildID, err)
 	}
 	vc.disconnectLocked()
+	vc.stopPlayerLocked()
+	vc.gone = true
 	delete(m.voiceClients, vc.guildID)
 	m.broadcast(protocol.EventVCDestroyed, vc.event(nil))
 	return nil

@@ -23,6 +23,8 @@ const (
 	DefaultMaxSessions   = 10000
 	DefaultVolume        = 1.0
 	DefaultCrossfade     = 10.0
+	// DefaultCheckpointInterval bounds how stale a stored position is.
+	DefaultCheckpointInterval = 2 * time.Second
 )
 
 // RESUMED forms (node-protocol.md section 3).
@@ -55,12 +57,20 @@ type Config struct {
 	// VoiceTLS is the TLS configuration for wss:// voice endpoints; nil
 	// uses the system trust store.
 	VoiceTLS *tls.Config
-	// FrameSource gives the audio of a guild's voice connection. Until the
-	// player lands, tests plug a tone in here; nil sends nothing.
+	// FrameSource, when set, replaces the players as the audio of every
+	// voice connection (tests of the voice path play a tone through it).
 	FrameSource func(guildID string) voice.FrameSource
 	// Filters runs the WASM filters (the filter option, /filters); nil
 	// refuses filter chains.
 	Filters *wasm.Host
+	// Encoder sets the Opus bitrate and complexity of the players.
+	Encoder audio.EncoderConfig
+	// BufferLimit (BUFFERLIMIT) and PreloadTime (PRELOAD_TIME) of the
+	// players; zero means the player's defaults (5 s, 10 s).
+	BufferLimit, PreloadTime time.Duration
+	// CheckpointInterval is how often the players' positions are stored
+	// (only those that changed, in one commit); default 2 s.
+	CheckpointInterval time.Duration
 	// ObserveSend is handed to every voice connection (voice.Config).
 	ObserveSend func(deviation time.Duration)
 	// ObserveCommit, when set, gets the duration of every store commit.
@@ -85,6 +95,9 @@ type Node struct {
 	managers map[string]*Manager
 	wake     chan struct{}
 	health   chan chan struct{} // Healthy's round trips through Run's loop
+	later    chan func()        // work for Run's loop (FILTER_ERROR events)
+
+	lastCheckpoint map[*VoiceClient]store.Position // Run's goroutine only
 
 	figures figures
 
@@ -122,6 +135,9 @@ func New(cfg Config, db *store.DB) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
 	life, stop := context.WithCancel(context.Background())
 	n := &Node{
 		cfg:      cfg,
@@ -130,6 +146,7 @@ func New(cfg Config, db *store.DB) (*Node, error) {
 		managers: make(map[string]*Manager),
 		wake:     make(chan struct{}, 1),
 		health:   make(chan chan struct{}),
+		later:    make(chan func(), 256),
 		life:     life,
 		stop:     stop,
 	}
@@ -155,6 +172,8 @@ func (n *Node) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	checkpoints := time.NewTicker(n.cfg.CheckpointInterval)
+	defer checkpoints.Stop()
 	for {
 		next := n.expire(time.Now())
 		wait := time.Hour
@@ -165,6 +184,7 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			n.quiesce()
+			n.checkpoint()
 			n.stop()
 			n.mu.Lock()
 			for _, m := range n.managers {
@@ -181,6 +201,10 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-timer.C:
 		case reply := <-n.health:
 			close(reply)
+		case <-checkpoints.C:
+			n.checkpoint()
+		case fn := <-n.later:
+			fn()
 		}
 	}
 }
@@ -289,6 +313,8 @@ func (n *Node) destroyLocked(m *Manager) {
 	}
 	for _, vc := range m.voiceClients {
 		vc.disconnectLocked()
+		vc.stopPlayerLocked()
+		vc.gone = true
 		m.broadcast(protocol.EventVCDestroyed, vc.event(nil))
 	}
 	m.voiceClients = nil

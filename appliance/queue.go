@@ -28,6 +28,9 @@ func (vc *VoiceClient) commitQueueLocked(next []entry, events []queueEvent) erro
 		return fmt.Errorf("storing the queue of %s: %w", vc.guildID, err)
 	}
 	vc.queue = next
+	if vc.play != nil {
+		vc.play.p.QueueChanged()
+	}
 	for _, ev := range events {
 		vc.emit(protocol.EventQueue, map[string]any{"name": ev.name, "args": ev.args})
 	}

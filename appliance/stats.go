@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/discodo-go/discodo/appliance/player"
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/appliance/voice"
 	"github.com/discodo-go/discodo/store"
@@ -32,7 +33,15 @@ type figures struct {
 	mu           sync.Mutex
 	live         map[*voiceRun]struct{}
 	ended        voice.Stats
+	nulled       uint64 // of players that were stopped
 	filterErrors uint64
+}
+
+// retirePlayer keeps a stopped player's underruns in the totals.
+func (f *figures) retirePlayer(st player.Stats) {
+	f.mu.Lock()
+	f.nulled += st.Nulled
+	f.mu.Unlock()
 }
 
 func (f *figures) start(run *voiceRun) {
@@ -74,6 +83,9 @@ func (n *Node) Snapshot() Snapshot {
 		m.mu.Lock()
 		for _, vc := range m.voiceClients {
 			s.Players++
+			if vc.play != nil {
+				s.Nulled += vc.play.p.Stats().Nulled
+			}
 			if vc.connected {
 				s.Connected++
 				if vc.state() == protocol.StatePlaying {
@@ -94,6 +106,7 @@ func (n *Node) Snapshot() Snapshot {
 		runs = append(runs, run)
 	}
 	s.FilterErrors = f.filterErrors
+	s.Nulled += f.nulled
 	f.mu.Unlock()
 	for _, run := range runs {
 		add(&sum, run.conn.Stats())

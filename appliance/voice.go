@@ -45,6 +45,12 @@ func (vc *VoiceClient) connectLocked() {
 	}
 	if n.cfg.FrameSource != nil {
 		cfg.Source = n.cfg.FrameSource(vc.guildID)
+	} else {
+		vc.startPlayerLocked(vc.resume)
+		vc.resume = nil
+		if vc.play != nil {
+			cfg.Source = vc.play.p
+		}
 	}
 	conn, err := voice.New(cfg)
 	if err != nil {

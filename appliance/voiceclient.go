@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/discodo-go/discodo/appliance/player"
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/store"
 )
@@ -26,6 +27,12 @@ type VoiceClient struct {
 	options Options
 	context json.RawMessage
 	paused  bool
+
+	// current is the source being heard (popped from the queue);
+	// resume is where a restored one continues, until the player starts.
+	current *protocol.AudioData
+	resume  *player.Item
+	play    *playing // the player, once the voice client first connected
 
 	// The running Discord voice connection, if any.
 	voice     *voiceRun
@@ -62,10 +69,17 @@ func (vc *VoiceClient) record() (store.VoiceClient, error) {
 	if err != nil {
 		return store.VoiceClient{}, err
 	}
+	var cur []byte
+	if vc.current != nil {
+		if cur, err = json.Marshal(vc.current); err != nil {
+			return store.VoiceClient{}, err
+		}
+	}
 	return store.VoiceClient{
 		ID: vc.id, GuildID: vc.guildID, ChannelID: vc.channelID,
 		SessionID: vc.sessionID, Token: vc.token, Endpoint: vc.endpoint,
 		Options: opts, Context: vc.context, Paused: vc.paused, Deadline: vc.deadline,
+		Current: cur,
 	}, nil
 }
 
@@ -83,6 +97,21 @@ func (m *Manager) restoreVoiceClient(svc store.StoredVoiceClient) (*VoiceClient,
 	}
 	if len(vc.context) == 0 {
 		vc.context = json.RawMessage("{}")
+	}
+	if len(svc.Current) > 0 {
+		var a protocol.AudioData
+		if err := json.Unmarshal(svc.Current, &a); err != nil {
+			m.node.log.Error("skipping an unreadable stored current source", "guild", svc.GuildID, "err", err)
+		} else {
+			// Continue from the checkpoint (a little before it when the
+			// checkpoint was for another source: from its start position).
+			vc.current = &a
+			it := item("current:"+a.Tag, a)
+			if svc.Position.SourceTag == a.Tag {
+				it.StartPosition = svc.Position.Offset
+			}
+			vc.resume = &it
+		}
 	}
 	for _, it := range svc.Queue {
 		var a protocol.AudioData
@@ -136,7 +165,7 @@ func (vc *VoiceClient) state() int {
 	switch {
 	case !vc.connected:
 		return protocol.StateDisconnected
-	case len(vc.queue) == 0:
+	case vc.current == nil && len(vc.queue) == 0:
 		return protocol.StateStopped
 	case vc.paused:
 		return protocol.StatePaused
@@ -145,15 +174,23 @@ func (vc *VoiceClient) state() int {
 }
 
 func (vc *VoiceClient) stateLocked() map[string]any {
+	var current, duration, position, remaining any
+	if vc.current != nil {
+		s := vc.source(*vc.current)
+		current, position, remaining = s, s.Position, remain(s)
+		if s.Duration != nil {
+			duration = *s.Duration
+		}
+	}
 	return map[string]any{
 		"id":          vc.id,
 		"guild_id":    protocol.ID(vc.guildID),
 		"channel_id":  protocol.ID(vc.channelID),
 		"state":       vc.state(),
-		"current":     nil,
-		"duration":    nil,
-		"position":    nil,
-		"remain":      nil,
+		"current":     current,
+		"duration":    duration,
+		"position":    position,
+		"remain":      remaining,
 		"remainQueue": len(vc.queue),
 		"options":     vc.options,
 		"context":     vc.context,
@@ -200,13 +237,14 @@ func (vc *VoiceClient) SetOptions(ctx context.Context, body json.RawMessage) (Op
 	var fields map[string]json.RawMessage
 	_ = json.Unmarshal(body, &fields)
 	_, newFilter := fields["filter"]
+	var chain filterChain
 	if newFilter {
-		canon, chain, err := vc.m.node.checkFilter(ctx, next.Filter, vc.filterErrorEvent)
+		canon, c, err := vc.m.node.checkFilter(ctx, next.Filter, vc.filterErrorLater)
 		if err != nil {
 			return Options{}, err
 		}
-		if chain != nil {
-			chain.Close(ctx) // the player builds its own when it runs
+		if c != nil {
+			chain = c
 		}
 		next.Filter = canon
 	}
@@ -223,7 +261,31 @@ func (vc *VoiceClient) SetOptions(ctx context.Context, body json.RawMessage) (Op
 	vc.options = merged
 	if err := vc.save(); err != nil {
 		vc.options = prev
+		if chain != nil {
+			chain.Close(ctx)
+		}
 		return Options{}, err
+	}
+	if pl := vc.play; pl != nil {
+		pl.p.SetVolume(merged.Volume)
+		pl.p.SetCrossfade(seconds(merged.Crossfade))
+		pl.p.SetAutoplay(merged.Autoplay)
+		if newFilter {
+			old := pl.chain
+			pl.chain = chain
+			if chain == nil {
+				pl.p.SetFilter(nil)
+			} else {
+				pl.p.SetFilter(chain)
+			}
+			chain = nil
+			if old != nil {
+				old.Close(ctx) // SetFilter returned: the player no longer uses it
+			}
+		}
+	}
+	if chain != nil {
+		chain.Close(ctx) // no player yet: it builds its own when it starts
 	}
 	return vc.options, nil
 }
@@ -276,58 +338,13 @@ func (vc *VoiceClient) setPaused(p bool) error {
 		vc.paused = !p
 		return err
 	}
+	if vc.play != nil {
+		if p {
+			vc.play.p.Pause()
+		} else {
+			vc.play.p.Resume()
+		}
+	}
 	return nil
 }
 
-// Current returns the current source, or nil when nothing plays.
-func (vc *VoiceClient) Current() (*protocol.AudioSource, error) {
-	unlock, err := vc.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return nil, nil
-}
-
-// SetCurrentContext sets the context of the current source.
-func (vc *VoiceClient) SetCurrentContext(raw json.RawMessage) (*protocol.AudioSource, error) {
-	if _, err := protocol.NormalizeContext(raw); err != nil {
-		return nil, err
-	}
-	unlock, err := vc.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return nil, fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
-}
-
-// Seek, Skip and SeekState need a current source.
-func (vc *VoiceClient) Seek(offset float64) error {
-	if offset < 0 {
-		return badRequest("offset must be ≥ 0 seconds, not %g", offset)
-	}
-	return vc.needCurrent()
-}
-
-// Skip skips the current source and offset-1 queue entries after it.
-func (vc *VoiceClient) Skip(offset int) error {
-	if offset < 1 {
-		return badRequest("offset must be ≥ 1, not %d", offset)
-	}
-	return vc.needCurrent()
-}
-
-// SeekState returns GET /seek's duration, position and remain.
-func (vc *VoiceClient) SeekState() (map[string]any, error) {
-	return nil, vc.needCurrent()
-}
-
-func (vc *VoiceClient) needCurrent() error {
-	unlock, err := vc.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
-}
