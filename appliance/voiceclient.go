@@ -347,4 +347,3 @@ func (vc *VoiceClient) setPaused(p bool) error {
 	}
 	return nil
 }
-
