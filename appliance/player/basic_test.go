@@ -408,4 +408,3 @@ func decodeAll(t *testing.T, name string) []float32 {
 		}
 	}
 }
-
