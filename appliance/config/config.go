@@ -64,6 +64,8 @@ type Config struct {
 	BufferLimit           time.Duration
 	PreloadTime           time.Duration
 	Extractor             string // path or name of yt-dlp; "" disables
+	Bitrate               int    // Opus bits per second
+	Complexity            int    // Opus complexity 1–10
 	ConfigFile            string
 }
 
@@ -125,6 +127,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.DefaultCrossfade, "default-crossfade", 10.0, "DEFAULT_CROSSFADE of new voice clients, seconds")
 	fs.Var(seconds{&c.BufferLimit}, "buffer-limit", "BUFFERLIMIT: seconds of audio decoded ahead")
 	fs.Var(seconds{&c.PreloadTime}, "preload-time", "PRELOAD_TIME: seconds before the end when the next source is prepared")
+	fs.IntVar(&c.Bitrate, "bitrate", 128000, "Opus bitrate of encoded audio, bits per second (passthrough keeps the source's)")
+	fs.IntVar(&c.Complexity, "complexity", 10, "Opus encoder complexity, 1 (cheapest) to 10 (best)")
 	fs.StringVar(&c.Extractor, "extractor", "", `an external extractor for page URLs and "ytsearch:" queries (e.g. yt-dlp); empty disables`)
 }
 
@@ -250,6 +254,12 @@ func (c *Config) validate() error {
 	}
 	if c.DefaultVolume < 0 || c.DefaultVolume > 5 || c.DefaultCrossfade < 0 || c.DefaultCrossfade > 60 {
 		errs = append(errs, errors.New("default-volume must be 0–5 and default-crossfade 0–60 seconds"))
+	}
+	if c.Bitrate < 6000 || c.Bitrate > 510000 {
+		errs = append(errs, fmt.Errorf("bitrate %d: Opus takes 6000–510000 bits per second", c.Bitrate))
+	}
+	if c.Complexity < 1 || c.Complexity > 10 {
+		errs = append(errs, fmt.Errorf("complexity %d: want 1–10", c.Complexity))
 	}
 	if c.MaxFrameBytes < 4096 {
 		errs = append(errs, fmt.Errorf("max-frame-bytes %d is too small (≥ 4096)", c.MaxFrameBytes))
