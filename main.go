@@ -24,6 +24,7 @@ import (
 
 	"github.com/discodo-go/discodo/appliance"
 	"github.com/discodo-go/discodo/appliance/audio"
+	"github.com/discodo-go/discodo/appliance/bench"
 	"github.com/discodo-go/discodo/appliance/config"
 	"github.com/discodo-go/discodo/appliance/metrics"
 	"github.com/discodo-go/discodo/appliance/server"
@@ -38,6 +39,10 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		mainBench(os.Args[2:])
+		return
+	}
 	cfg, err := config.Load(os.Args[1:], os.Environ(), os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -56,6 +61,20 @@ func main() {
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("the node stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// mainBench runs the benchmark harness (appliance/bench; see its doc).
+func mainBench(args []string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := bench.Main(ctx, args, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "discodo bench:", err)
 		os.Exit(1)
 	}
 }

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/discodo-go/discodo/appliance/audio"
+	"github.com/discodo-go/discodo/wasm"
+)
+
+// filterParams are typical settings that exercise the whole of each
+// built-in (every equalizer band on); the same as wasm's BenchmarkBuiltin.
+var filterParams = map[string]string{
+	"volume":     `{"volume": 0.8}`,
+	"equalizer":  `{"gains": [0.2, 0.15, 0.1, 0.05, 0.02, -0.05, -0.1, -0.1, -0.05, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25]}`,
+	"karaoke":    `{"level": 1, "monoLevel": 1, "filterBand": 220, "filterWidth": 100}`,
+	"timescale":  `{"speed": 1.25, "pitch": 1.1}`,
+	"tremolo":    `{"frequency": 4, "depth": 0.5}`,
+	"vibrato":    `{"frequency": 4, "depth": 0.5}`,
+	"rotation":   `{"rotationHz": 0.2}`,
+	"distortion": `{"sinOffset": 0, "sinScale": 1.2, "cosOffset": 0.1, "cosScale": 1, "tanOffset": 0, "tanScale": 1, "offset": 0, "scale": 1}`,
+	"channelMix": `{"leftToLeft": 0.5, "leftToRight": 0.5, "rightToLeft": 0.5, "rightToRight": 0.5}`,
+	"lowPass":    `{"smoothing": 20}`,
+}
+
+// FilterResult is one built-in's cost per 20 ms stereo frame, through the
+// node's path (wasm.Chain.Process: copies in and out included).
+type FilterResult struct {
+	Name             string
+	Mean, P99, Worst time.Duration
+	Frames           int
+}
+
+// FilterBudget is issue 8's target per built-in filter and frame.
+const FilterBudget = 50 * time.Microsecond
+
+// MeasureFilters runs each built-in (and all ten chained) over frames
+// frames of the bench signal, each call timed on one locked thread.
+func MeasureFilters(ctx context.Context, h *wasm.Host, frames int) ([]FilterResult, error) {
+	pcm := signal(2)
+	nframes := len(pcm) / audio.FrameLen
+	var names []string
+	for _, in := range h.List() {
+		if in.Builtin {
+			names = append(names, in.Name)
+		}
+	}
+	var all []string
+	for _, n := range names {
+		p := filterParams[n]
+		if p == "" {
+			p = "{}"
+		}
+		all = append(all, fmt.Sprintf("%q: %s", n, p))
+	}
+	chains := make([][2]string, 0, len(names)+1)
+	for i, n := range names {
+		chains = append(chains, [2]string{n, "{" + all[i] + "}"})
+	}
+	chains = append(chains, [2]string{"all ten, chained", "{" + strings.Join(all, ", ") + "}"})
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	in := make([]float32, audio.FrameLen)
+	var out []FilterResult
+	for _, c := range chains {
+		spec, err := wasm.ParseChain([]byte(c[1]))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c[0], err)
+		}
+		var failed error
+		chain, err := h.NewChain(ctx, spec, func(f string, err error) { failed = fmt.Errorf("%s: %w", f, err) })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c[0], err)
+		}
+		times := make([]time.Duration, 0, frames)
+		for i := range frames + 50 {
+			k := i % nframes
+			copy(in, pcm[k*audio.FrameLen:])
+			t := time.Now()
+			chain.Process(in)
+			if d := time.Since(t); i >= 50 {
+				times = append(times, d)
+			}
+		}
+		_ = chain.Close(ctx)
+		if failed != nil {
+			return nil, failed
+		}
+		slices.Sort(times)
+		var sum time.Duration
+		for _, t := range times {
+			sum += t
+		}
+		out = append(out, FilterResult{
+			Name: c[0], Mean: sum / time.Duration(len(times)),
+			P99: times[len(times)*99/100], Worst: times[len(times)-1], Frames: len(times),
+		})
+	}
+	return out, nil
+}
+
+func mainFilters(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench filters", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	frames := fs.Int("frames", 2000, "frames per filter")
+	interp := fs.Bool("interpreter", false, "wazero's interpreter (what 32-bit ARM gets)")
+	cache := fs.String("cache", filepath.Join(os.TempDir(), "discodo-bench-wasm-cache"), "compilation cache")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	h, err := wasm.New(ctx, wasm.Config{CacheDir: *cache, Interpreter: *interp, CallBudget: time.Second})
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.Background())
+	loaded := time.Since(t0)
+	res, err := MeasureFilters(ctx, h, *frames)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "discodo bench filters %s\n\n%s\nWASM host start (built-ins compiled or loaded from the cache): %v\n\n",
+		strings.Join(args, " "), machineLine(), loaded.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "| filter | mean | p99 | max | ≤ %v per frame |\n|---|---:|---:|---:|---|\n", FilterBudget)
+	for _, r := range res {
+		ok := "yes"
+		if r.Mean > FilterBudget {
+			ok = "**no**"
+		}
+		if r.Name == "all ten, chained" {
+			ok = "–"
+		}
+		fmt.Fprintf(stdout, "| %s | %.1f µs | %.1f µs | %.1f µs | %s |\n", r.Name, us(r.Mean), us(r.P99), us(r.Worst), ok)
+	}
+	fmt.Fprintf(stdout, "\nOne 20 ms stereo frame (1920 float32) through wasm.Chain.Process, %d frames each, timed one by one on one thread.\n", (*frames))
+	return nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func numCPU() int       { return runtime.NumCPU() }
+func gomaxprocs() int   { return runtime.GOMAXPROCS(0) }
+func goVersion() string { return runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH }
+
+// formatTable renders results as a Markdown table, one row per run.
+func formatTable(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| mode | streams | DAVE | CPU (cores) | CPU/stream (% core) | libopus alone (% core) | overhead | p50 | p99 | max | deficit | nulled | late | RSS idle | RSS active | per player | sink (cores) | machine busy (cores) | load 1m | sink: packets, violations |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range results {
+		mode := r.Mode
+		if r.Mode == ModeEncode {
+			mode = fmt.Sprintf("encode c%d", r.Complexity)
+		}
+		if r.Filter != "" {
+			mode += " + filter"
+		}
+		dave := "off"
+		if r.DAVE {
+			dave = fmt.Sprintf("on (%d/%d decrypted)", r.Sink.DAVEDecrypted, r.Sink.DAVEChecked)
+		}
+		overhead := "–"
+		if r.Mode == ModeEncode {
+			overhead = fmt.Sprintf("%+.0f %%", 100*r.Overhead)
+		}
+		sinkCores := "in process"
+		if r.SinkCores >= 0 {
+			sinkCores = fmt.Sprintf("%.2f", r.SinkCores)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %.2f | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.2f→%.2f | %d, %d |\n",
+			mode, r.Streams, dave, r.Cores, r.PerStream, r.EncodePct, overhead,
+			ms(r.P50), ms(r.P99), ms(r.Max), r.Deficit, r.Nulled, r.Late,
+			mb(r.RSSIdle), mb(r.RSSActive), kb(r.PerPlayer), sinkCores, r.MachineBusy, r.LoadStart, r.LoadEnd,
+			r.Sink.Packets, r.Sink.Violations)
+	}
+	b.WriteString("\nCPU: the process's user+system time over the measured wall time (the fake voice server runs in its own process unless marked). " +
+		"libopus alone: one 20 ms frame of the same audio encoded with the same settings on one thread, before and after the streams. " +
+		"p50/p99/max: how late each packet left against its slot of the 20 ms grid (voice send loop), to 10 µs. " +
+		"deficit: grid slots skipped after stalls; nulled: slots a playing player had nothing ready; late: slots started ≥ 5 ms late. " +
+		"per player: (RSS active − RSS idle) / streams.\n")
+	return b.String()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func mb(n int64) string         { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+func kb(n int64) string         { return fmt.Sprintf("%.0f KB", float64(n)/(1<<10)) }
