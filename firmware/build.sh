@@ -43,7 +43,12 @@ for arch in "$@"; do
   # cgo asks pkg-config for -lopusfile / -lopus without --static, so the
   # static archives' own dependencies go last on the link line, through
   # -extldflags (CGO_LDFLAGS would land before -lopusfile).
+  # The sysroot's library dir also goes into CGO_LDFLAGS: that variable is
+  # part of Go's build-cache key and PKG_CONFIG_* are not, so a sysroot
+  # that moved would otherwise reuse a cached link line pointing at the
+  # old place.
   CGO_ENABLED=1 GOOS=linux GOARCH=$goarch GOARM=$goarm CC=$cc \
+    CGO_LDFLAGS="-L${sysroot:-/}usr/lib/$triplet" \
     PKG_CONFIG_SYSROOT_DIR=$sysroot PKG_CONFIG_LIBDIR=$pcdir \
     go build -trimpath -tags netgo,osusergo -o "$bin" \
     -ldflags "-s -w -X main.version=$version -extldflags '-static -logg -lopus -lm'" .

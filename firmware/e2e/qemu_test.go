@@ -118,7 +118,6 @@ func TestARMUnderQEMU(t *testing.T) {
 			t.Logf("%s: joined the voice server (%s) %s after exec", arch, srv.SessionOf("77").Mode(), time.Since(began).Round(time.Millisecond))
 
 			t.Run("audio", func(t *testing.T) {
-				t.Skip("the player is not wired into the node yet") // LEAD: enable when the player is wired
 				vc := newREST(p.url, servertest.VCHeaders("4242", "77", created.ID))
 				defer vc.close()
 				body := `{"source":` + string(sources["tone.wav"]) + `}`
