@@ -122,6 +122,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		ObserveSend:   mx.ObserveSend,
 		ObserveCommit: mx.ObserveCommit,
 		Sources:       sources,
+		Filters:       filters,
+		Encoder:       audio.EncoderConfig{Bitrate: cfg.Bitrate, Complexity: cfg.Complexity},
+		BufferLimit:   cfg.BufferLimit,
+		PreloadTime:   cfg.PreloadTime,
 		NewE2EE: func(userID, channelID uint64, send func(op int, payload []byte, binary bool) error) (voice.E2EE, error) {
 			return dave.New(dave.Config{UserID: userID, ChannelID: channelID, Send: send, Logger: daveLog})
 		},
