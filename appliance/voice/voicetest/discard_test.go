@@ -2,6 +2,7 @@ package voicetest_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,12 +11,19 @@ import (
 	"github.com/discodo-go/discodo/appliance/voice/voicetest"
 )
 
-// TestDiscardPackets: under load options the server keeps no packets but
-// still decrypts, checks and counts them.
-func TestDiscardPackets(t *testing.T) {
+// TestLoadOptions: under load options (with the socket read by blocking
+// or by polling) the server keeps no packets but still answers discovery,
+// decrypts, checks and counts them.
+func TestLoadOptions(t *testing.T) {
+	for _, poll := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprint("poll=", poll), func(t *testing.T) { testLoadOptions(t, poll) })
+	}
+}
+
+func testLoadOptions(t *testing.T, poll time.Duration) {
 	var seen atomic.Int64
 	srv := voicetest.New(t, voicetest.Options{
-		DiscardPackets: true, SkipDecode: true, ReadBuffer: 1 << 20,
+		DiscardPackets: true, SkipDecode: true, ReadBuffer: 1 << 20, PollUDP: poll,
 		OnPayload: func(*voicetest.Session, voicetest.Packet) { seen.Add(1) },
 	})
 	tone, err := voicetest.NewTone(440, 0.3, 20, false)

@@ -43,8 +43,9 @@
 // One server serves many clients (Server.SessionOf finds a guild's
 // session); Options.SkipDecode, DiscardPCM and DiscardPackets make it
 // cheap under load (package bench drives a thousand clients at one
-// server), and ReadBuffer keeps their packets from overflowing the UDP
-// socket.
+// server), ReadBuffer keeps their packets from overflowing the UDP
+// socket, and PollUDP drains the socket periodically so that a client
+// on the same machine is not charged for waking the server per packet.
 //
 // # Numbering and replay
 //
