@@ -446,20 +446,40 @@ func (o *oggReader) lastGranule() (int64, bool) {
 }
 
 // oggCRC computes the Ogg page checksum of page, treating the CRC field
-// (bytes 22 to 25) as zero.
+// (bytes 22 to 25) as zero. Every page a reader takes is checked, so this
+// runs over every byte of every file: slicing-by-8 (eight table lookups
+// per eight bytes) is about five times faster than a byte at a time
+// (BenchmarkOggCRC), which mattered with a thousand passthrough streams.
 func oggCRC(page []byte) uint32 {
-	var crc uint32
-	for i, b := range page {
-		if i >= 22 && i < 26 {
-			b = 0
-		}
-		crc = crc<<8 ^ oggCRCTable[byte(crc>>24)^b]
+	if len(page) <= 22 {
+		return oggCRCUpdate(0, page)
+	}
+	var zero [4]byte
+	crc := oggCRCUpdate(0, page[:22])
+	z := min(len(page), 26) - 22
+	crc = oggCRCUpdate(crc, zero[:z])
+	return oggCRCUpdate(crc, page[22+z:])
+}
+
+// oggCRCUpdate continues crc over b (polynomial 0x04c11db7, not reflected).
+func oggCRCUpdate(crc uint32, b []byte) uint32 {
+	t := &oggCRCTables
+	for len(b) >= 8 {
+		crc ^= uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		crc = t[7][crc>>24] ^ t[6][byte(crc>>16)] ^ t[5][byte(crc>>8)] ^ t[4][byte(crc)] ^
+			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
+		b = b[8:]
+	}
+	for _, c := range b {
+		crc = crc<<8 ^ t[0][byte(crc>>24)^c]
 	}
 	return crc
 }
 
-var oggCRCTable = func() (t [256]uint32) {
-	for i := range t {
+// oggCRCTables[0] is the byte-at-a-time table; oggCRCTables[k][i] is the
+// CRC of byte i followed by k zero bytes.
+var oggCRCTables = func() (t [8][256]uint32) {
+	for i := range t[0] {
 		r := uint32(i) << 24
 		for range 8 {
 			if r&0x80000000 != 0 {
@@ -468,7 +488,13 @@ var oggCRCTable = func() (t [256]uint32) {
 				r <<= 1
 			}
 		}
-		t[i] = r
+		t[0][i] = r
+	}
+	for k := 1; k < 8; k++ {
+		for i := range t[k] {
+			p := t[k-1][i]
+			t[k][i] = p<<8 ^ t[0][p>>24]
+		}
 	}
 	return t
 }()
