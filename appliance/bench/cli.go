@@ -99,6 +99,8 @@ func mainRuns(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	media := fs.String("media", "", "directory for the generated media (default: a directory in $TMPDIR)")
 	sinkMode := fs.String("sink", "process", "where the fake voice server runs: process (its own, not measured) or inproc")
 	asJSON := fs.Bool("json", false, "run: print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile of the measured time to this file")
+	traceFile := fs.String("trace", "", "run: write an execution trace of the first 2 s of the measured time to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,6 +135,7 @@ func mainRuns(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	if cmd == "run" {
 		c := base
 		c.Mode, c.Streams, c.DAVE = *mode, *n, *withDAVE
+		c.CPUProfile, c.Trace = *cpuProfile, *traceFile
 		res, err := runOne(c)
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,6 +70,12 @@ type Config struct {
 	Sink Sink
 	// Ramp is how many streams start per 100 ms.
 	Ramp int
+	// CPUProfile, when set, is a file for a CPU profile of the measured
+	// time (go tool pprof).
+	CPUProfile string
+	// Trace, when set, is a file for an execution trace of the first two
+	// seconds of the measured time (go tool trace).
+	Trace string
 	// Logger gets progress; nil discards.
 	Logger *slog.Logger
 }
@@ -311,6 +319,33 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	sinkBefore := sinkCPU(sk)
 	res.LoadStart = loadAvg()
 	m0 := readMachine()
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if cfg.Trace != "" {
+		f, err := os.Create(cfg.Trace)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return res, err
+		}
+		stopTrace := time.AfterFunc(2*time.Second, trace.Stop)
+		defer func() {
+			if stopTrace.Stop() {
+				trace.Stop()
+			}
+		}()
+	}
 	cpu0, wall0 := cpuTime(), time.Now()
 	hist.start()
 	var hwm int64
@@ -332,6 +367,9 @@ measure:
 	}
 	tick.Stop()
 	n, p50, p99, worst := hist.stop()
+	if cfg.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	cpu1, wall1 := cpuTime(), time.Now()
 	m1 := readMachine()
 	res.LoadEnd = loadAvg()

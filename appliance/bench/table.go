@@ -42,6 +42,11 @@ func formatTable(results []Result) string {
 			mb(r.RSSIdle), mb(r.RSSActive), kb(r.PerPlayer), sinkCores, r.MachineBusy, r.LoadStart, r.LoadEnd,
 			r.Sink.Packets, r.Sink.Violations)
 	}
+	for _, r := range results {
+		if len(r.Sink.Examples) > 0 {
+			fmt.Fprintf(&b, "\n%s %d streams: the fake server saw %d violations, e.g. %q\n", r.Mode, r.Streams, r.Sink.Violations, r.Sink.Examples)
+		}
+	}
 	b.WriteString("\nCPU: the process's user+system time over the measured wall time (the fake voice server runs in its own process unless marked). " +
 		"libopus alone: one 20 ms frame of the same audio encoded with the same settings on one thread, before and after the streams. " +
 		"p50/p99/max: how late each packet left against its slot of the 20 ms grid (voice send loop), to 10 µs. " +
