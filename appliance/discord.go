@@ -149,13 +149,12 @@ func (m *Manager) voiceServerUpdate(v voiceServerUpdate) error {
 		return ErrManagerNotFound
 	}
 	vc, ok := m.voiceClients[string(v.GuildID)]
-	created := false
 	if !ok {
 		var err error
 		if vc, err = m.newVoiceClientLocked(string(v.GuildID), "", ""); err != nil {
 			return err
 		}
-		created = true
+		vc.emit(protocol.EventVCCreated, map[string]any{"id": vc.id})
 	}
 	prevToken, prevEndpoint, prevDeadline := vc.token, vc.endpoint, vc.deadline
 	vc.token, vc.endpoint, vc.deadline = v.Token, "", time.Time{}
@@ -168,9 +167,6 @@ func (m *Manager) voiceServerUpdate(v voiceServerUpdate) error {
 	if err := vc.save(); err != nil {
 		vc.token, vc.endpoint, vc.deadline = prevToken, prevEndpoint, prevDeadline
 		return err
-	}
-	if created {
-		vc.emit(protocol.EventVCCreated, map[string]any{"id": vc.id})
 	}
 	// Each update is a new voice session; a null endpoint means "wait for
 	// the next one" (connectLocked stops the old connection and waits).

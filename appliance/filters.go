@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/discodo-go/discodo/appliance/protocol"
@@ -24,37 +25,52 @@ func (n *Node) filterHost() (*wasm.Host, error) {
 
 // RegisterFilter compiles and checks an uploaded module, then stores it
 // (PUT /filters/{name}): it survives restarts. A module the host refuses is
-// a 400 naming the reason.
+// a 400 naming the reason. The host is changed only after the store: when
+// the commit fails, a module this one would replace stays in place.
 func (n *Node) RegisterFilter(ctx context.Context, name string, module []byte) (wasm.Info, error) {
 	h, err := n.filterHost()
 	if err != nil {
 		return wasm.Info{}, err
 	}
-	info, err := h.Register(ctx, name, module)
+	prepared, err := h.Prepare(ctx, name, module)
 	if err != nil {
 		return wasm.Info{}, filterError(err)
 	}
 	sum := sha256.Sum256(module)
 	rec := store.Filter{Name: name, SHA256: hex.EncodeToString(sum[:]), Module: module, Created: time.Now()}
 	if err := n.update(func(tx *store.Tx) error { return tx.PutFilter(rec) }); err != nil {
-		_ = h.Remove(ctx, name)
+		prepared.Discard(ctx)
 		return wasm.Info{}, fmt.Errorf("storing filter %q: %w", name, err)
+	}
+	info, err := prepared.Bind(ctx)
+	if err != nil {
+		return wasm.Info{}, filterError(err)
 	}
 	n.log.Info("registered a filter", "name", name, "sha256", info.SHA256, "bytes", info.Size)
 	return info, nil
 }
 
 // RemoveFilter deletes an uploaded filter (DELETE /filters/{name}); players
-// using it drop it from their chains with FILTER_ERROR.
+// using it drop it from their chains with FILTER_ERROR. The store goes
+// first: a failed commit leaves the filter in place.
 func (n *Node) RemoveFilter(ctx context.Context, name string) error {
 	h, err := n.filterHost()
 	if err != nil {
 		return err
 	}
+	if wasm.IsBuiltin(name) {
+		return filterError(fmt.Errorf("%w: %q", wasm.ErrBuiltinName, name))
+	}
+	if !slices.ContainsFunc(h.List(), func(i wasm.Info) bool { return i.Name == name }) {
+		return filterError(fmt.Errorf("%w: %q", wasm.ErrNotFound, name))
+	}
+	if err := n.update(func(tx *store.Tx) error { return tx.DeleteFilter(name) }); err != nil {
+		return err
+	}
 	if err := h.Remove(ctx, name); err != nil {
 		return filterError(err)
 	}
-	return n.update(func(tx *store.Tx) error { return tx.DeleteFilter(name) })
+	return nil
 }
 
 // Filters lists the built-in and uploaded filters (GET /filters).
@@ -133,6 +149,9 @@ func (vc *VoiceClient) filterErrorLater(filter string, err error) {
 	case n.later <- func() {
 		vc.m.mu.Lock()
 		defer vc.m.mu.Unlock()
+		if vc.gone {
+			return
+		}
 		vc.emit(protocol.EventFilterError, map[string]any{"filter": filter, "reason": err.Error()})
 	}:
 	default:

@@ -33,6 +33,10 @@ func (o Options) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(o))
 }
 
+// maxFilterBytes bounds the filter option, so that getState always fits a
+// frame.
+const maxFilterBytes = 16 << 10
+
 var optionNames = []string{"autoplay", "volume", "crossfade", "filter"}
 
 // applyOptions returns o changed by a POST /options body: any subset of the
@@ -77,6 +81,8 @@ func applyOptions(o Options, body json.RawMessage) (Options, error) {
 			raw = json.RawMessage("{}")
 		case raw[0] != '{' && raw[0] != '[':
 			return o, badRequest("filter must be an object {\"<name>\": {params}} or an array [{\"name\", \"params\"}]")
+		case len(raw) > maxFilterBytes:
+			return o, badRequest("filter is %d bytes; the limit is %d", len(raw), maxFilterBytes)
 		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {

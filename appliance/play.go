@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/discodo-go/discodo/appliance/audio"
 	"github.com/discodo-go/discodo/appliance/player"
 	"github.com/discodo-go/discodo/appliance/protocol"
 	"github.com/discodo-go/discodo/store"
+	"github.com/discodo-go/discodo/wasm"
 )
 
 // A voice client's player lives as long as the voice client: it is made
@@ -76,11 +78,7 @@ func (vc *VoiceClient) startPlayerLocked(resume *player.Item) {
 	ctx, cancel := context.WithCancel(n.life)
 	pl := &playing{p: p, cancel: cancel, done: make(chan struct{})}
 	vc.play = pl
-	if chain := vc.buildChainLocked(ctx); chain != nil {
-		pl.chain = chain
-		p.SetFilter(chain)
-	}
-	n.running.Add(1)
+	n.running.Add(2)
 	go func() {
 		defer n.running.Done()
 		defer close(pl.done)
@@ -88,25 +86,56 @@ func (vc *VoiceClient) startPlayerLocked(resume *player.Item) {
 			n.log.Error("a player stopped", "guild", vc.guildID, "err", err)
 		}
 	}()
+	// The stored filter chain is built off the lock (instantiating WASM
+	// takes milliseconds per filter) and handed over if nothing changed.
+	filter := vc.options.Filter
+	go func() {
+		defer n.running.Done()
+		chain := vc.buildChain(ctx, filter)
+		if chain == nil {
+			return
+		}
+		vc.m.mu.Lock()
+		defer vc.m.mu.Unlock()
+		if vc.play != pl || vc.gone || pl.chain != nil || string(vc.options.Filter) != string(filter) {
+			chain.Close(context.Background()) // replaced meanwhile
+			return
+		}
+		pl.chain = chain
+		p.SetFilter(chain)
+	}()
 }
 
-// buildChainLocked builds the stored filter option's chain (at boot, the
-// filters were registered again first). A chain that no longer builds is
-// reported with FILTER_ERROR and left out. m.mu is held.
-func (vc *VoiceClient) buildChainLocked(ctx context.Context) filterChain {
+// buildChain builds a stored filter option's chain (at boot the filters
+// were registered again first). A chain that no longer builds is reported
+// with FILTER_ERROR and left out. No lock is held.
+func (vc *VoiceClient) buildChain(ctx context.Context, filter json.RawMessage) filterChain {
 	n := vc.m.node
-	if len(vc.options.Filter) == 0 || string(vc.options.Filter) == "{}" || n.cfg.Filters == nil {
+	if len(filter) == 0 || string(filter) == "{}" || n.cfg.Filters == nil {
 		return nil
 	}
-	_, chain, err := n.checkFilter(ctx, vc.options.Filter, vc.filterErrorLater)
+	_, chain, err := n.checkFilter(ctx, filter, vc.filterErrorLater)
 	if err != nil {
-		vc.emit(protocol.EventFilterError, map[string]any{"filter": string(vc.options.Filter), "reason": err.Error()})
+		vc.filterErrorLater(chainNames(filter), err)
 		return nil
 	}
 	if chain == nil {
 		return nil
 	}
 	return chain
+}
+
+// chainNames names the filters of a chain option for FILTER_ERROR.
+func chainNames(filter json.RawMessage) string {
+	spec, err := wasm.ParseChain(filter)
+	if err != nil {
+		return "filter"
+	}
+	names := make([]string, len(spec.Filters))
+	for i, f := range spec.Filters {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ",")
 }
 
 // stopPlayerLocked stops the player and closes its chain. m.mu is held;
@@ -144,20 +173,36 @@ func item(key string, a protocol.AudioData) player.Item {
 	return player.Item{Tag: a.Tag, Source: md, StartPosition: seconds(a.StartPosition), Data: queued{key, a}}
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// maxSeconds keeps huge offsets from overflowing a time.Duration (≈ 31
+// years: past the end of any source, which is what such an offset means).
+const maxSeconds = 1e9
 
-// source builds the AudioSource of the current entry. m.mu is held.
-func (vc *VoiceClient) source(a protocol.AudioData) protocol.AudioSource {
+func seconds(s float64) time.Duration {
+	return time.Duration(max(0, min(s, maxSeconds)) * float64(time.Second))
+}
+
+// source builds the AudioSource of a queue entry that is (or was) heard;
+// key is its queue key. Position, duration and seekability come from the
+// player only while that very entry is audible (another entry may share
+// its tag, and during a crossfade two are audible); a restored source not
+// yet playing reports its checkpoint. m.mu is held.
+func (vc *VoiceClient) source(a protocol.AudioData, key string) protocol.AudioSource {
 	s := protocol.AudioSource{AudioData: a, Seekable: !a.IsLive, AsOf: float64(time.Now().UnixNano()) / 1e9}
 	if vc.play != nil {
 		if cur, ok := vc.play.p.Current(); ok {
-			s.Position = cur.Position.Seconds()
-			s.Seekable = cur.Seekable
-			if cur.HasDuration {
-				d := cur.Duration.Seconds()
-				s.Duration = &d
+			if q, _ := cur.Item.Data.(queued); q.key == key {
+				s.Position = cur.Position.Seconds()
+				s.Seekable = cur.Seekable
+				if cur.HasDuration {
+					d := cur.Duration.Seconds()
+					s.Duration = &d
+				}
+				return s
 			}
 		}
+	}
+	if vc.resume != nil && key == vc.currentKey {
+		s.Position = vc.resume.StartPosition.Seconds()
 	}
 	return s
 }
@@ -186,35 +231,63 @@ func (h *playerHost) Peek() (it player.Item, ok bool) {
 
 // popIfHead pops the queue head when it is the entry of it. m.mu is held.
 func (vc *VoiceClient) popIfHead(it player.Item) {
-	q, _ := it.Data.(queued)
-	if len(vc.queue) == 0 || vc.queue[0].key != q.key {
-		return
-	}
-	next := append([]entry(nil), vc.queue[1:]...)
-	if err := vc.commitQueueLocked(next, []queueEvent{{protocol.QueuePop, []any{0}}}); err != nil {
-		vc.m.node.log.Error("popping the queue head", "guild", vc.guildID, "err", err)
+	if next, ok := vc.withoutHead(it); ok {
+		if err := vc.commitQueueLocked(next, []queueEvent{{protocol.QueuePop, []any{0}}}); err != nil {
+			vc.m.node.log.Error("popping the queue head", "guild", vc.guildID, "err", err)
+		}
 	}
 }
 
+// withoutHead returns the queue without its head when the head is the
+// entry of it. m.mu is held.
+func (vc *VoiceClient) withoutHead(it player.Item) ([]entry, bool) {
+	q, _ := it.Data.(queued)
+	if len(vc.queue) == 0 || vc.queue[0].key != q.key {
+		return nil, false
+	}
+	return append([]entry(nil), vc.queue[1:]...), true
+}
+
+// SourceStart pops the entry (if it is still the head) and makes it the
+// current source in one commit, so that a power cut never loses it
+// between the two.
 func (h *playerHost) SourceStart(it player.Item) {
 	h.locked(func(vc *VoiceClient) {
-		vc.popIfHead(it)
 		q, _ := it.Data.(queued)
 		a := q.data
-		vc.current = &a
-		if err := vc.save(); err != nil {
+		next, popped := vc.withoutHead(it)
+		vc.current, vc.currentKey, vc.resume = &a, q.key, nil
+		rec, err := vc.record()
+		if err == nil {
+			err = vc.m.node.update(func(tx *store.Tx) error {
+				if popped {
+					if err := tx.SetQueue(vc.m.tag, vc.guildID, storeItems(next)); err != nil {
+						return err
+					}
+				}
+				return tx.PutVoiceClient(vc.m.tag, rec)
+			})
+		}
+		if err != nil {
+			// The source is audible whatever the store says: memory
+			// follows what is heard, and the next commit retries.
 			vc.m.node.log.Error("storing the current source", "guild", vc.guildID, "err", err)
 		}
-		vc.emit(protocol.EventSourceStart, map[string]any{"source": vc.source(a)})
+		if popped {
+			vc.queue = next
+			vc.play.p.QueueChanged()
+			vc.emit(protocol.EventQueue, map[string]any{"name": protocol.QueuePop, "args": []any{0}})
+		}
+		vc.emit(protocol.EventSourceStart, map[string]any{"source": vc.source(a, q.key)})
 	})
 }
 
 func (h *playerHost) SourceStop(it player.Item, reason player.StopReason) {
 	h.locked(func(vc *VoiceClient) {
 		q, _ := it.Data.(queued)
-		s := vc.source(q.data)
-		if vc.current != nil && vc.current.Tag == it.Tag {
-			vc.current = nil
+		s := vc.source(q.data, q.key)
+		if vc.current != nil && vc.currentKey == q.key {
+			vc.current, vc.currentKey = nil, ""
 			if err := vc.save(); err != nil {
 				vc.m.node.log.Error("storing the current source", "guild", vc.guildID, "err", err)
 			}
@@ -226,7 +299,7 @@ func (h *playerHost) SourceStop(it player.Item, reason player.StopReason) {
 func (h *playerHost) RequireNextSource(current player.Item, autoplay bool) {
 	h.locked(func(vc *VoiceClient) {
 		q, _ := current.Data.(queued)
-		vc.emit(protocol.EventRequireNextSource, map[string]any{"current": vc.source(q.data), "autoplay": autoplay})
+		vc.emit(protocol.EventRequireNextSource, map[string]any{"current": vc.source(q.data, q.key), "autoplay": autoplay})
 	})
 }
 
@@ -269,7 +342,7 @@ func (vc *VoiceClient) Current() (*protocol.AudioSource, error) {
 	if vc.current == nil {
 		return nil, nil
 	}
-	s := vc.source(*vc.current)
+	s := vc.source(*vc.current, vc.currentKey)
 	return &s, nil
 }
 
@@ -293,7 +366,7 @@ func (vc *VoiceClient) SetCurrentContext(raw json.RawMessage) (*protocol.AudioSo
 		vc.current.Context = prev
 		return nil, err
 	}
-	s := vc.source(*vc.current)
+	s := vc.source(*vc.current, vc.currentKey)
 	return &s, nil
 }
 
@@ -327,6 +400,9 @@ func (vc *VoiceClient) Skip(offset int) error {
 	if vc.play == nil || vc.current == nil {
 		return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
 	}
+	if _, ok := vc.play.p.Current(); !ok { // a restored source not heard yet
+		return fmt.Errorf("%w on guild %s: the current source is still opening", ErrNotPlaying, vc.guildID)
+	}
 	if drop := offset - 1; drop > 0 {
 		if drop > len(vc.queue) {
 			return badRequest("offset %d is bigger than the queue (%d entries) plus the current source", offset, len(vc.queue))
@@ -352,7 +428,7 @@ func (vc *VoiceClient) SeekState() (map[string]any, error) {
 	if vc.current == nil {
 		return nil, fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
 	}
-	s := vc.source(*vc.current)
+	s := vc.source(*vc.current, vc.currentKey)
 	return map[string]any{"duration": s.Duration, "position": s.Position, "remain": remain(s)}, nil
 }
 
@@ -369,51 +445,56 @@ func remain(s protocol.AudioSource) any {
 // shutdown.
 func (n *Node) checkpoint() {
 	type pos struct {
-		tag, guild string
-		vc         *VoiceClient
-		p          store.Position
+		tag, guild, key string
+		vc              *VoiceClient
+		p               *player.Player
+		at              store.Position
 	}
-	var changed []pos
-	now := time.Now()
-	seen := make(map[*VoiceClient]store.Position)
+	var playing []pos
 	n.mu.Lock()
 	for _, m := range n.managers {
 		m.mu.Lock()
 		for _, vc := range m.voiceClients {
-			if vc.play == nil || vc.current == nil {
-				continue
+			if vc.play != nil && vc.current != nil {
+				playing = append(playing, pos{tag: m.tag, guild: vc.guildID, key: vc.currentKey, vc: vc, p: vc.play.p})
 			}
-			cur, ok := vc.play.p.Current()
-			if !ok || cur.Item.Tag != vc.current.Tag {
-				continue
-			}
-			p := store.Position{SourceTag: cur.Item.Tag, Offset: cur.Position.Truncate(20 * time.Millisecond), At: now}
-			last, ok := n.lastCheckpoint[vc]
-			if ok && last.SourceTag == p.SourceTag && last.Offset == p.Offset {
-				seen[vc] = last
-				continue
-			}
-			seen[vc] = p
-			changed = append(changed, pos{m.tag, vc.guildID, vc, p})
 		}
 		m.mu.Unlock()
 	}
 	n.mu.Unlock()
-	if len(changed) == 0 {
-		n.lastCheckpoint = seen
-		return
-	}
-	err := n.update(func(tx *store.Tx) error {
-		for _, c := range changed {
-			if err := tx.PutPosition(c.tag, c.guild, c.p); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
+
+	// The players are asked without the node's locks: one busy in a slow
+	// frame must not stall every other session.
+	now := time.Now()
+	seen := make(map[*VoiceClient]store.Position)
+	var changed []pos
+	for _, c := range playing {
+		cur, ok := c.p.Current()
+		if q, _ := cur.Item.Data.(queued); !ok || q.key != c.key {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		n.log.Error("storing position checkpoints", "err", err)
-		return
+		c.at = store.Position{SourceTag: cur.Item.Tag, Offset: cur.Position.Truncate(20 * time.Millisecond), At: now}
+		last, ok := n.lastCheckpoint[c.vc]
+		if ok && last.SourceTag == c.at.SourceTag && last.Offset == c.at.Offset {
+			seen[c.vc] = last
+			continue
+		}
+		seen[c.vc] = c.at
+		changed = append(changed, c)
+	}
+	if len(changed) > 0 {
+		err := n.update(func(tx *store.Tx) error {
+			for _, c := range changed {
+				if err := tx.PutPosition(c.tag, c.guild, c.at); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			n.log.Error("storing position checkpoints", "err", err)
+			return
+		}
 	}
 	n.lastCheckpoint = seen // the players that stopped drop out
 }

@@ -20,10 +20,7 @@ type queueEvent struct {
 // commitQueueLocked persists next as the queue, then makes it the queue and
 // emits the events. On a store error nothing changes. m.mu is held.
 func (vc *VoiceClient) commitQueueLocked(next []entry, events []queueEvent) error {
-	items := make([]store.Item, len(next))
-	for i, e := range next {
-		items[i] = store.Item{Key: e.key, Data: e.enc}
-	}
+	items := storeItems(next)
 	if err := vc.m.node.update(func(tx *store.Tx) error { return tx.SetQueue(vc.m.tag, vc.guildID, items) }); err != nil {
 		return fmt.Errorf("storing the queue of %s: %w", vc.guildID, err)
 	}
@@ -35,6 +32,14 @@ func (vc *VoiceClient) commitQueueLocked(next []entry, events []queueEvent) erro
 		vc.emit(protocol.EventQueue, map[string]any{"name": ev.name, "args": ev.args})
 	}
 	return nil
+}
+
+func storeItems(q []entry) []store.Item {
+	items := make([]store.Item, len(q))
+	for i, e := range q {
+		items[i] = store.Item{Key: e.key, Data: e.enc}
+	}
+	return items
 }
 
 func (vc *VoiceClient) queueBytes() int {
@@ -155,6 +160,12 @@ func (vc *VoiceClient) UpdateItem(ref string, u ItemUpdate) (json.RawMessage, er
 		enc, err := json.Marshal(a)
 		if err != nil {
 			return nil, err
+		}
+		if len(enc) > protocol.MaxItemBytes {
+			return nil, badRequest("the entry would encode to %d bytes; the limit is %d", len(enc), protocol.MaxItemBytes)
+		}
+		if size := vc.queueBytes() - len(e.enc) + len(enc); size > vc.m.node.cfg.MaxQueueBytes {
+			return nil, fmt.Errorf("%w: the queue would encode to %d bytes; the limit is %d", ErrQueueFull, size, vc.m.node.cfg.MaxQueueBytes)
 		}
 		e.data, e.enc = a, enc
 	}

@@ -85,6 +85,12 @@ func (vc *VoiceClient) voiceEvent(run *voiceRun, ev voice.Event) {
 	switch ev.Kind {
 	case voice.EventReady, voice.EventResumed:
 		vc.connected = true
+		if !vc.deadline.IsZero() { // connected again: no VC_TIMEOUT pending
+			vc.deadline = time.Time{}
+			if err := vc.save(); err != nil {
+				vc.m.node.log.Error("clearing the voice client's deadline", "guild", vc.guildID, "err", err)
+			}
+		}
 	case voice.EventReconnecting:
 		vc.connected = false
 		vc.m.node.log.Info("the Discord voice connection is reconnecting", "guild", vc.guildID,
@@ -119,7 +125,9 @@ func (vc *VoiceClient) voiceEnded(run *voiceRun, ctx context.Context, err error)
 	n := vc.m.node
 	n.log.Warn("the Discord voice connection ended", "guild", vc.guildID, "code", code, "err", err)
 	vc.emit(protocol.EventVCError, map[string]any{"code": code, "reason": reason})
-	vc.deadline = time.Now().Add(n.cfg.VCTimeout)
+	if d := time.Now().Add(n.cfg.VCTimeout); vc.deadline.IsZero() || d.Before(vc.deadline) {
+		vc.deadline = d // an earlier deadline still pending is kept
+	}
 	if err := vc.save(); err != nil {
 		n.log.Error("storing the voice client's deadline", "guild", vc.guildID, "err", err)
 	}

@@ -30,9 +30,10 @@ type VoiceClient struct {
 
 	// current is the source being heard (popped from the queue);
 	// resume is where a restored one continues, until the player starts.
-	current *protocol.AudioData
-	resume  *player.Item
-	play    *playing // the player, once the voice client first connected
+	current    *protocol.AudioData
+	currentKey string // its queue key ("current:<tag>" for a restored one)
+	resume     *player.Item
+	play       *playing // the player, once the voice client first connected
 
 	// The running Discord voice connection, if any.
 	voice     *voiceRun
@@ -105,8 +106,8 @@ func (m *Manager) restoreVoiceClient(svc store.StoredVoiceClient) (*VoiceClient,
 		} else {
 			// Continue from the checkpoint (a little before it when the
 			// checkpoint was for another source: from its start position).
-			vc.current = &a
-			it := item("current:"+a.Tag, a)
+			vc.current, vc.currentKey = &a, "current:"+a.Tag
+			it := item(vc.currentKey, a)
 			if svc.Position.SourceTag == a.Tag {
 				it.StartPosition = svc.Position.Offset
 			}
@@ -176,7 +177,7 @@ func (vc *VoiceClient) state() int {
 func (vc *VoiceClient) stateLocked() map[string]any {
 	var current, duration, position, remaining any
 	if vc.current != nil {
-		s := vc.source(*vc.current)
+		s := vc.source(*vc.current, vc.currentKey)
 		current, position, remaining = s, s.Position, remain(s)
 		if s.Duration != nil {
 			duration = *s.Duration
@@ -250,6 +251,9 @@ func (vc *VoiceClient) SetOptions(ctx context.Context, body json.RawMessage) (Op
 	}
 	unlock, err := vc.lock()
 	if err != nil {
+		if chain != nil {
+			chain.Close(ctx)
+		}
 		return Options{}, err
 	}
 	defer unlock()

@@ -253,56 +253,106 @@ func validName(name string) bool {
 // Register compiles and checks an uploaded module (PUT /filters/{name}) and
 // binds it to name, replacing what name was bound to: chains using the old
 // module switch to the new one at their next Process. A module identical to
-// one already registered is not compiled again.
+// one already registered is not compiled again. It is Prepare then Bind.
 func (h *Host) Register(ctx context.Context, name string, module []byte) (Info, error) {
-	switch {
-	case h.closed.Load():
-		return Info{}, ErrClosed
-	case IsBuiltin(name):
-		return Info{}, fmt.Errorf("%w: %q", ErrBuiltinName, name)
-	case !validName(name):
-		return Info{}, fmt.Errorf("%w: %q is not [a-z0-9_-]{1,64}", ErrInvalidName, name)
-	case len(module) > h.cfg.MaxModuleBytes:
-		return Info{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrModuleTooLarge, len(module), h.cfg.MaxModuleBytes)
-	}
-	sum := sha256.Sum256(module)
-	info := Info{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(module)}
-
-	h.mu.Lock()
-	e, ok := h.bySHA[sum]
-	if ok {
-		h.bind(name, e)
-		h.mu.Unlock()
-		return info, nil
-	}
-	h.mu.Unlock()
-
-	dir := ""
-	if h.cfg.CacheDir != "" {
-		dir = filepath.Join(h.cfg.CacheDir, "modules", info.SHA256)
-	}
-	e, err := h.compile(ctx, module, sum, dir, false, false)
+	p, err := h.Prepare(ctx, name, module)
 	if err != nil {
 		return Info{}, err
 	}
+	return p.Bind(ctx)
+}
+
+// Prepared is an uploaded module compiled and checked by Prepare but not
+// yet bound to its name: nothing uses it until Bind. The node stores the
+// module between the two, so that a failed commit leaves the host as it
+// was.
+type Prepared struct {
+	h    *Host
+	name string
+	sum  [32]byte
+	info Info
+	e    *entry // nil when an identical module was registered already
+	done bool
+}
+
+// Prepare checks name and size and compiles and checks the module, like
+// Register, without binding it. Bind or Discard the result.
+func (h *Host) Prepare(ctx context.Context, name string, module []byte) (*Prepared, error) {
+	switch {
+	case h.closed.Load():
+		return nil, ErrClosed
+	case IsBuiltin(name):
+		return nil, fmt.Errorf("%w: %q", ErrBuiltinName, name)
+	case !validName(name):
+		return nil, fmt.Errorf("%w: %q is not [a-z0-9_-]{1,64}", ErrInvalidName, name)
+	case len(module) > h.cfg.MaxModuleBytes:
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrModuleTooLarge, len(module), h.cfg.MaxModuleBytes)
+	}
+	sum := sha256.Sum256(module)
+	p := &Prepared{h: h, name: name, sum: sum, info: Info{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(module)}}
+	h.mu.Lock()
+	_, known := h.bySHA[sum]
+	h.mu.Unlock()
+	if known {
+		return p, nil
+	}
+	dir := ""
+	if h.cfg.CacheDir != "" {
+		dir = filepath.Join(h.cfg.CacheDir, "modules", p.info.SHA256)
+	}
+	e, err := h.compile(ctx, module, sum, dir, false, false)
+	if err != nil {
+		return nil, err
+	}
+	p.e = e
+	return p, nil
+}
+
+// Bind binds the prepared module to its name. It may be called once.
+func (p *Prepared) Bind(ctx context.Context) (Info, error) {
+	h := p.h
+	if p.done {
+		return Info{}, fmt.Errorf("wasm: %q was bound or discarded already", p.name)
+	}
+	p.done = true
 	h.mu.Lock()
 	if h.closed.Load() {
 		h.mu.Unlock()
-		return Info{}, errors.Join(ErrClosed, e.close(ctx))
+		if p.e != nil {
+			return Info{}, errors.Join(ErrClosed, p.e.close(ctx))
+		}
+		return Info{}, ErrClosed
 	}
-	if twin, ok := h.bySHA[sum]; ok { // registered concurrently
+	e, ok := h.bySHA[p.sum]
+	switch {
+	case ok && p.e != nil: // registered concurrently: use the twin
 		h.mu.Unlock()
-		_ = e.close(ctx) // the twin uses the same cache directory: keep it
+		_ = p.e.close(ctx) // the twin uses the same cache directory: keep it
 		h.mu.Lock()
-		e = twin
-	} else {
-		h.bySHA[sum] = e
+	case ok:
+	case p.e == nil: // the identical module we counted on is gone
+		h.mu.Unlock()
+		return Info{}, fmt.Errorf("%w: %q changed while it was prepared; upload it again", ErrInvalidModule, p.name)
+	default:
+		e = p.e
+		h.bySHA[p.sum] = e
 		h.all[e] = struct{}{}
 	}
-	h.bind(name, e)
+	h.bind(p.name, e)
 	h.mu.Unlock()
-	h.log.Info("wasm: filter registered", "name", name, "sha256", info.SHA256, "size", info.Size)
-	return info, nil
+	h.log.Info("wasm: filter registered", "name", p.name, "sha256", p.info.SHA256, "size", p.info.Size)
+	return p.info, nil
+}
+
+// Discard drops a prepared module that will not be bound.
+func (p *Prepared) Discard(ctx context.Context) {
+	if p.done {
+		return
+	}
+	p.done = true
+	if p.e != nil {
+		_ = p.e.close(ctx)
+	}
 }
 
 // bind points name at e and releases what it pointed at. h.mu is held.

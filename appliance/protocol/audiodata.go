@@ -17,6 +17,7 @@ const (
 	MaxTitleBytes       = 1 << 10  // title is trimmed to 1 KiB
 	MaxItemBytes        = 16 << 10 // an encoded item larger than this is refused
 	MaxTagBytes         = 128
+	MaxContextBytes     = 16 << 10 // a context object, encoded
 )
 
 // Text is a nullable string field: a JSON string or null.
@@ -222,6 +223,9 @@ func NormalizeContext(raw json.RawMessage) (json.RawMessage, error) {
 	}
 	if raw[0] != '{' || !json.Valid(raw) {
 		return nil, fmt.Errorf("%w: context must be a JSON object", ErrBadRequest)
+	}
+	if len(raw) > MaxContextBytes {
+		return nil, fmt.Errorf("%w: context is %d bytes; the limit is %d", ErrBadRequest, len(raw), MaxContextBytes)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {

@@ -234,3 +234,21 @@ func TestRestartContinuesFromTheCheckpoint(t *testing.T) {
 	}
 	_ = json.Valid
 }
+
+// TestSameTagTwice plays two entries that share a tag (a bot looping a
+// song posts the same AudioData again): the second stays current after the
+// first stops.
+func TestSameTagTwice(t *testing.T) {
+	media := t.TempDir()
+	os.WriteFile(filepath.Join(media, "a.wav"), wav(1, 440), 0o644)
+	p := startPlaying(t, media, appliance.Config{}, "")
+	fake := voicetest.New(t, voicetest.Options{})
+	p.join(t, fake)
+	p.do(t, "POST", "/putSource", `{"source":[{"url":"a.wav","tag":"loop"},{"url":"a.wav","tag":"loop"}]}`)
+	p.c.Expect("SOURCE_START")
+	p.c.Expect("SOURCE_START")
+	time.Sleep(100 * time.Millisecond) // past the first one's SOURCE_STOP
+	if st := p.state(t); st.Current == nil || st.State != 3 {
+		t.Fatalf("the second entry with the same tag is not current: %+v", st)
+	}
+}

@@ -333,3 +333,23 @@ func FuzzRESTBodies(f *testing.F) {
 		}
 	})
 }
+
+func TestSizeLimitsKeepFramesSmall(t *testing.T) {
+	n, c, h := setup(t)
+	big := `{"k":"` + strings.Repeat("x", 20<<10) + `"}`
+	n.Do(servertest.Request{Method: "POST", Path: "/putSource", Header: h, Body: `{"source":{"url":"u"}}`})
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/context", `{"context":` + big + `}`},
+		{"POST", "/queue/0", `{"context":` + big + `}`},
+		{"POST", "/putSource", `{"source":{"url":"v","context":` + big + `}}`},
+		{"POST", "/options", `{"filter":{"volume":{"volume":1,"pad":"` + strings.Repeat("y", 20<<10) + `"}}}`},
+	} {
+		if status, b := n.Do(servertest.Request{Method: r.method, Path: r.path, Header: h, Body: r.body}); status != 400 {
+			t.Errorf("%s %s with 20 KiB: %d %.200s", r.method, r.path, status, b)
+		}
+	}
+	c.Send("getQueue", map[string]any{"guild_id": "20"})
+	if f := c.Expect("getQueue"); len(f.D) > 4096 {
+		t.Errorf("getQueue grew to %d bytes", len(f.D))
+	}
+}

@@ -52,6 +52,13 @@ func (so *socket) send(op string, d any) {
 		so.s.log.Error("encoding a frame", "op", op, "err", err)
 		return
 	}
+	if len(b) > so.s.cfg.MaxFrameBytes {
+		// Never sent: the Python client closes on such a frame and the bot
+		// leaves every voice channel (node-protocol.md section 1).
+		so.s.log.Error("an answer is over the frame limit", "op", op, "bytes", len(b))
+		so.traceback(op, protocol.KindInternal, fmt.Sprintf("the answer would be %d bytes, over the frame limit of %d", len(b), so.s.cfg.MaxFrameBytes), "")
+		return
+	}
 	so.Send(b)
 }
 
@@ -281,7 +288,13 @@ func (so *socket) handle(data []byte) {
 	}
 	if f.Op == protocol.OpDiscordEvent {
 		if err := so.manager.DiscordEvent(f.D); err != nil {
-			so.traceback(f.Op, appliance.Kind(err), err.Error(), "")
+			var ev struct {
+				D struct {
+					GuildID protocol.ID `json:"guild_id"`
+				} `json:"d"`
+			}
+			_ = json.Unmarshal(f.D, &ev) // best effort: the guild the dispatch named
+			so.traceback(f.Op, appliance.Kind(err), err.Error(), ev.D.GuildID)
 		}
 		return
 	}
