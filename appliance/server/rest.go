@@ -171,13 +171,35 @@ func body(r *http.Request, optional bool) (json.RawMessage, error) {
 	return b, nil
 }
 
-// field extracts one key of a JSON object body; missing keys are nil.
-func field(b json.RawMessage, key string) (json.RawMessage, error) {
+// decode reads a JSON body into v (type errors name the field).
+func decode(r *http.Request, optional bool, v any) error {
+	b, err := body(r, optional)
+	if err != nil {
+		return err
+	}
+	return protocol.DecodeData(b, v)
+}
+
+// required reads a JSON body and returns its field key, which must be
+// there; what describes it in the error.
+func required(r *http.Request, key, what string) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", protocol.ErrBadRequest, err)
+	if err := decode(r, false, &m); err != nil {
+		return nil, err
+	}
+	if m[key] == nil {
+		return nil, fmt.Errorf("%w: the body needs %q (%s)", protocol.ErrBadRequest, key, what)
 	}
 	return m[key], nil
+}
+
+// reply writes v as a 200 JSON answer, unless err.
+func reply(w http.ResponseWriter, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -268,44 +290,22 @@ func (s *Server) deleteFilter(w http.ResponseWriter, r *http.Request) {
 
 func getContext(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	c, err := vc.Context()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, c, err)
 }
 
 func setContext(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, false)
+	raw, err := required(r, "context", "an object")
 	if err != nil {
 		return err
-	}
-	raw, err := field(b, "context")
-	if err != nil {
-		return err
-	}
-	if raw == nil {
-		return fmt.Errorf("%w: the body needs \"context\" (an object)", protocol.ErrBadRequest)
 	}
 	c, err := vc.SetContext(raw)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, c, err)
 }
 
 func putSource(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, false)
+	raw, err := required(r, "source", "an AudioData object or a list of them")
 	if err != nil {
 		return err
-	}
-	raw, err := field(b, "source")
-	if err != nil {
-		return err
-	}
-	if raw == nil {
-		return fmt.Errorf("%w: the body needs \"source\": an AudioData object or a list of them", protocol.ErrBadRequest)
 	}
 	items, list, err := protocol.DecodeSources(raw)
 	if err != nil {
@@ -319,19 +319,14 @@ func putSource(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient
 	if list {
 		src = stored
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"source": src})
-	return nil
+	return reply(w, map[string]any{"source": src}, nil)
 }
 
 func loadSource(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, false)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Query string `json:"query"`
 	}
-	if err := protocol.DecodeData(b, &req); err != nil {
+	if err := decode(r, false, &req); err != nil {
 		return err
 	}
 	sources, err := vc.LoadSource(r.Context(), req.Query)
@@ -342,17 +337,12 @@ func loadSource(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClien
 	if len(sources) == 1 {
 		src = sources[0]
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"source": src})
-	return nil
+	return reply(w, map[string]any{"source": src}, nil)
 }
 
 func getOptions(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	o, err := vc.Options()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, o)
-	return nil
+	return reply(w, o, err)
 }
 
 func setOptions(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
@@ -361,31 +351,19 @@ func setOptions(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClien
 		return err
 	}
 	o, err := vc.SetOptions(r.Context(), b)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, o)
-	return nil
+	return reply(w, o, err)
 }
 
 func getSeek(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	st, err := vc.SeekState()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, st)
-	return nil
+	return reply(w, st, err)
 }
 
 func seek(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, false)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Offset *float64 `json:"offset"`
 	}
-	if err := protocol.DecodeData(b, &req); err != nil {
+	if err := decode(r, false, &req); err != nil {
 		return err
 	}
 	if req.Offset == nil {
@@ -395,14 +373,10 @@ func seek(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) err
 }
 
 func skip(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, true)
-	if err != nil {
-		return err
-	}
 	req := struct {
 		Offset int `json:"offset"`
 	}{Offset: 1}
-	if err := protocol.DecodeData(b, &req); err != nil {
+	if err := decode(r, true, &req); err != nil {
 		return err
 	}
 	return noContent(w, vc.Skip(req.Offset))
@@ -410,82 +384,43 @@ func skip(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) err
 
 func shuffle(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	entries, err := vc.Shuffle()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
-	return nil
+	return reply(w, map[string]any{"entries": entries}, err)
 }
 
 func getCurrent(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	cur, err := vc.Current()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, cur)
-	return nil
+	return reply(w, cur, err)
 }
 
 func setCurrent(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, false)
+	raw, err := required(r, "context", "an object")
 	if err != nil {
 		return err
-	}
-	raw, err := field(b, "context")
-	if err != nil {
-		return err
-	}
-	if raw == nil {
-		return fmt.Errorf("%w: the body needs \"context\" (an object)", protocol.ErrBadRequest)
 	}
 	cur, err := vc.SetCurrentContext(raw)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, cur)
-	return nil
+	return reply(w, cur, err)
 }
 
 func getQueue(w http.ResponseWriter, _ *http.Request, vc *appliance.VoiceClient) error {
 	entries, err := vc.Entries()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
-	return nil
+	return reply(w, map[string]any{"entries": entries}, err)
 }
 
 func getItem(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
 	item, err := vc.Item(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, item)
-	return nil
+	return reply(w, item, err)
 }
 
 func updateItem(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
-	b, err := body(r, false)
-	if err != nil {
-		return err
-	}
 	var u appliance.ItemUpdate
-	if err := protocol.DecodeData(b, &u); err != nil {
+	if err := decode(r, false, &u); err != nil {
 		return err
 	}
 	item, err := vc.UpdateItem(r.PathValue("ref"), u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, item)
-	return nil
+	return reply(w, item, err)
 }
 
 func deleteItem(w http.ResponseWriter, r *http.Request, vc *appliance.VoiceClient) error {
 	removed, entries, err := vc.RemoveItem(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"removed": removed, "entries": entries})
-	return nil
+	return reply(w, map[string]any{"removed": removed, "entries": entries}, err)
 }
