@@ -358,7 +358,7 @@ func (vc *VoiceClient) SetCurrentContext(raw json.RawMessage) (*protocol.AudioSo
 	}
 	defer unlock()
 	if vc.current == nil {
-		return nil, fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
+		return nil, vc.notPlaying()
 	}
 	prev := vc.current.Context
 	vc.current.Context = ctx
@@ -381,7 +381,7 @@ func (vc *VoiceClient) Seek(offset float64) error {
 	}
 	defer unlock()
 	if vc.play == nil || vc.current == nil {
-		return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
+		return vc.notPlaying()
 	}
 	return playerError(vc.play.p.Seek(seconds(offset)), vc.guildID)
 }
@@ -398,7 +398,7 @@ func (vc *VoiceClient) Skip(offset int) error {
 	}
 	defer unlock()
 	if vc.play == nil || vc.current == nil {
-		return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
+		return vc.notPlaying()
 	}
 	if _, ok := vc.play.p.Current(); !ok { // a restored source not heard yet
 		return fmt.Errorf("%w on guild %s: the current source is still opening", ErrNotPlaying, vc.guildID)
@@ -426,7 +426,7 @@ func (vc *VoiceClient) SeekState() (map[string]any, error) {
 	}
 	defer unlock()
 	if vc.current == nil {
-		return nil, fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
+		return nil, vc.notPlaying()
 	}
 	s := vc.source(*vc.current, vc.currentKey)
 	return map[string]any{"duration": s.Duration, "position": s.Position, "remain": remain(s)}, nil
@@ -497,4 +497,8 @@ func (n *Node) checkpoint() {
 		}
 	}
 	n.lastCheckpoint = seen // the players that stopped drop out
+}
+
+func (vc *VoiceClient) notPlaying() error {
+	return fmt.Errorf("%w on guild %s", ErrNotPlaying, vc.guildID)
 }
