@@ -28,7 +28,9 @@ const Usage = `usage: discodo bench [run|scale|filters|latency] [flags]
   latency  the real binary: idle RSS, and loadSource of a local file to its
            first packet at a fake voice server
 
-Flags of run and scale:
+'discodo bench <command> -h' lists a command's flags. A run is a
+measurement, not a test: run it on a quiet machine and read the load
+figures it prints.
 `
 
 // SinkCommand builds the command that runs a fake voice server in its
@@ -81,7 +83,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func mainRuns(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("bench "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, Usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: discodo bench %s [flags]\n", cmd); fs.PrintDefaults() }
 	mode := fs.String("mode", ModeEncode, "run: encode or passthrough")
 	n := fs.Int("n", DefaultStreams, "run: streams")
 	withDAVE := fs.Bool("dave", false, "run: DAVE on (the fake server requires it and a member joins every call)")
@@ -100,7 +102,7 @@ func mainRuns(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	sinkMode := fs.String("sink", "process", "where the fake voice server runs: process (its own, not measured) or inproc")
 	asJSON := fs.Bool("json", false, "run: print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile of the measured time to this file")
-	traceFile := fs.String("trace", "", "run: write an execution trace of the first 2 s of the measured time to this file")
+	traceFile := fs.String("trace", "", "run: write an execution trace of the measured time to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -20,6 +20,14 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// preemptions is how often the kernel took a CPU from this process's
+// threads while they could run (involuntary context switches).
+func preemptions() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Nivcsw
+}
+
 // rusageThread is RUSAGE_THREAD (Linux): the calling OS thread only.
 const rusageThread = 1
 
@@ -97,7 +105,8 @@ const clockTicks = 100
 
 // machine is a sample of the whole machine's CPU counters (/proc/stat).
 type machine struct {
-	busy, total uint64 // jiffies
+	busy, total    uint64 // jiffies
+	softirq, steal uint64 // of those: softirq (loopback delivery), stolen by the hypervisor
 }
 
 func readMachine() machine {
@@ -111,11 +120,27 @@ func readMachine() machine {
 	for i, s := range f[1:] {
 		n, _ := strconv.ParseUint(s, 10, 64)
 		m.total += n
-		if i != 3 && i != 4 { // idle, iowait
+		switch i {
+		case 3, 4: // idle, iowait
+		default:
 			m.busy += n
+		}
+		switch i {
+		case 6:
+			m.softirq = n
+		case 7:
+			m.steal = n
 		}
 	}
 	return m
+}
+
+// cores is how many cores' worth of jiffies d was between a and b.
+func (a machine) cores(b machine, d func(machine) uint64) float64 {
+	if b.total <= a.total {
+		return 0
+	}
+	return float64(d(b)-d(a)) / float64(b.total-a.total) * float64(runtime.NumCPU())
 }
 
 // busyCores is how many cores the whole machine kept busy between a and b.

@@ -230,10 +230,7 @@ func thick(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
 
 func text(img *image.RGBA, x, y int, s string, scale int, c color.RGBA) {
 	for _, r := range strings.ToUpper(s) {
-		g, ok := glyphs[r]
-		if !ok {
-			g = glyphs[' ']
-		}
+		g := glyph(r)
 		for row, bits := range g {
 			for col, b := range bits {
 				if b == '#' {

@@ -73,8 +73,8 @@ type Config struct {
 	// CPUProfile, when set, is a file for a CPU profile of the measured
 	// time (go tool pprof).
 	CPUProfile string
-	// Trace, when set, is a file for an execution trace of the first two
-	// seconds of the measured time (go tool trace).
+	// Trace, when set, is a file for an execution trace of the measured
+	// time (go tool trace; large: about 2 MB per second at 1000 streams).
 	Trace string
 	// Logger gets progress; nil discards.
 	Logger *slog.Logger
@@ -188,6 +188,13 @@ type Result struct {
 	LoadEnd     float64 `json:"load_end"`
 	MachineBusy float64 `json:"machine_busy"`
 	SinkCores   float64 `json:"sink_cores"` // -1: in this process
+	// Softirq is the machine's softirq time in cores (loopback delivery of
+	// the packets), Steal the time the hypervisor gave the vCPUs to
+	// others, Preempted how many times a second the kernel took a CPU from
+	// a thread of this process that could run.
+	Softirq   float64 `json:"softirq"`
+	Steal     float64 `json:"steal"`
+	Preempted float64 `json:"preempted_per_s"`
 
 	Sink SinkReport `json:"sink"`
 }
@@ -339,14 +346,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if err := trace.Start(f); err != nil {
 			return res, err
 		}
-		stopTrace := time.AfterFunc(2*time.Second, trace.Stop)
-		defer func() {
-			if stopTrace.Stop() {
-				trace.Stop()
-			}
-		}()
+		defer trace.Stop()
 	}
-	cpu0, wall0 := cpuTime(), time.Now()
+	cpu0, wall0, pre0 := cpuTime(), time.Now(), preemptions()
 	hist.start()
 	var hwm int64
 	tick := time.NewTicker(time.Second)
@@ -370,7 +372,10 @@ measure:
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	cpu1, wall1 := cpuTime(), time.Now()
+	if cfg.Trace != "" {
+		trace.Stop()
+	}
+	cpu1, wall1, pre1 := cpuTime(), time.Now(), preemptions()
 	m1 := readMachine()
 	res.LoadEnd = loadAvg()
 	after := snapshot(streams)
@@ -382,6 +387,9 @@ measure:
 	res.Cores = float64(cpu1-cpu0) / float64(wall1.Sub(wall0))
 	res.PerStream = 100 * res.Cores / float64(cfg.Streams)
 	res.MachineBusy = busyCores(m0, m1)
+	res.Softirq = m0.cores(m1, func(m machine) uint64 { return m.softirq })
+	res.Steal = m0.cores(m1, func(m machine) uint64 { return m.steal })
+	res.Preempted = float64(pre1-pre0) / res.Seconds
 	res.Sent, res.P50, res.P99, res.Max = n, p50, p99, worst
 	d := after.sub(before)
 	res.Deficit, res.Nulled, res.Late, res.Dropped, res.SendErrors = d.skipped, d.nulled, d.late, d.dropped, d.sendErrors

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/discodo-go/discodo/appliance/voice/dave"
 	"github.com/discodo-go/discodo/appliance/voice/dave/davetest"
@@ -302,8 +303,10 @@ type processSink struct {
 // wrong moment delays the node's send loops (the deviation measured).
 const sinkNice = 10
 
-// renice sets the nice value of every thread of this process (on Linux
-// a thread's own; threads started later inherit their creator's).
+// renice puts every thread of this process in the normal scheduling
+// class (a node run under chrt must not hand its real-time priority to
+// the sink) at the given nice value. On Linux both are a thread's own;
+// threads started later inherit their creator's.
 func renice(nice int) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
@@ -311,10 +314,15 @@ func renice(nice int) {
 	}
 	for _, t := range tasks {
 		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			var param [1]int32 // sched_priority 0
+			_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), schedOther, uintptr(unsafe.Pointer(&param[0])))
 			_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice)
 		}
 	}
 }
+
+// schedOther is SCHED_OTHER, Linux's normal scheduling class.
+const schedOther = 0
 
 // sinkStartTimeout bounds the child's start.
 const sinkStartTimeout = 20 * time.Second
