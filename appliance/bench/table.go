@@ -14,8 +14,8 @@ func goVersion() string { return runtime.Version() + " " + runtime.GOOS + "/" + 
 // formatTable renders results as a Markdown table, one row per run.
 func formatTable(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| mode | streams | DAVE | CPU (cores) | CPU/stream (% core) | libopus alone (% core) | overhead | p50 | p99 | max | deficit | nulled | late | RSS idle | RSS active | per player | sink (cores) | machine busy (cores) | load 1m | sink: packets, violations |\n")
-	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| mode | streams | DAVE | CPU (cores) | CPU/stream (% core) | libopus alone (% core) | overhead | p50 | p99 | max | deficit | nulled | late | RSS idle | RSS active | per player | sink (cores) | machine busy (cores) | preempted/s | load 1m | sink: packets, violations |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
 		mode := r.Mode
 		if r.Mode == ModeEncode {
@@ -36,10 +36,10 @@ func formatTable(results []Result) string {
 		if r.SinkCores >= 0 {
 			sinkCores = fmt.Sprintf("%.2f", r.SinkCores)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %.2f | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.2f→%.2f | %d, %d |\n",
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %.2f | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f→%.2f | %d, %d |\n",
 			mode, r.Streams, dave, r.Cores, r.PerStream, r.EncodePct, overhead,
 			ms(r.P50), ms(r.P99), ms(r.Max), r.Deficit, r.Nulled, r.Late,
-			mb(r.RSSIdle), mb(r.RSSActive), kb(r.PerPlayer), sinkCores, r.MachineBusy, r.LoadStart, r.LoadEnd,
+			mb(r.RSSIdle), mb(r.RSSActive), kb(r.PerPlayer), sinkCores, r.MachineBusy, r.Preempted, r.LoadStart, r.LoadEnd,
 			r.Sink.Packets, r.Sink.Violations)
 	}
 	for _, r := range results {
@@ -51,7 +51,7 @@ func formatTable(results []Result) string {
 		"libopus alone: one 20 ms frame of the same audio encoded with the same settings on one thread, before and after the streams. " +
 		"p50/p99/max: how late each packet left against its slot of the 20 ms grid (voice send loop), to 10 µs. " +
 		"deficit: grid slots skipped after stalls; nulled: slots a playing player had nothing ready; late: slots started ≥ 5 ms late. " +
-		"per player: (RSS active − RSS idle) / streams.\n")
+		"per player: (RSS active − RSS idle) / streams. preempted/s: involuntary context switches of the node's threads.\n")
 	return b.String()
 }
 
