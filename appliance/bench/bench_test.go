@@ -217,3 +217,22 @@ func TestParseCounts(t *testing.T) {
 		t.Errorf("bad count accepted: %v", err)
 	}
 }
+
+// TestFits: the least-squares line through exact points is found, and
+// the encoded overhead is set against libopus alone.
+func TestFits(t *testing.T) {
+	var rs []Result
+	for _, n := range []int{10, 20, 40} {
+		rs = append(rs, Result{Mode: ModeEncode, Complexity: 10, Streams: n, Cores: 0.1 + 0.012*float64(n), EncodePct: 1.0})
+	}
+	rs = append(rs, Result{Mode: ModePassthrough, Streams: 100, Cores: 0.5}) // one point: no fit
+	got := formatFits(rs)
+	for _, want := range []string{"encode c10, DAVE off: cores ≈ 0.100 + 0.01200·streams", "1.200 % of a core per stream (240µs", "marginal overhead +20 %"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("fits %q lack %q", got, want)
+		}
+	}
+	if strings.Contains(got, "passthrough") {
+		t.Errorf("a fit from one point: %q", got)
+	}
+}

@@ -33,6 +33,38 @@ measurement, not a test: run it on a quiet machine and read the load
 figures it prints.
 `
 
+// RunCommand builds the command that runs one configuration in a fresh
+// process ("bench run" with args); scale uses it.
+var RunCommand = func(ctx context.Context, args []string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, append([]string{"bench", "run"}, args...)...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd, nil
+}
+
+// runChild runs one configuration through RunCommand and decodes its
+// JSON result.
+func runChild(ctx context.Context, args []string, stderr io.Writer) (Result, error) {
+	var res Result
+	cmd, err := RunCommand(ctx, args)
+	if err != nil {
+		return res, err
+	}
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, fmt.Errorf("bench run said %q: %w", out, err)
+	}
+	return res, nil
+}
+
 // SinkCommand builds the command that runs a fake voice server in its
 // own process (the binary's "bench sink" mode). Main uses the running
 // executable; tests replace it.
@@ -168,16 +200,23 @@ func mainRuns(ctx context.Context, cmd string, args []string, stdout, stderr io.
 			runs = append(runs, c)
 		}
 	}
+	// Each configuration runs in a fresh process (discodo bench run
+	// -json), so that one run's heap and goroutines do not count in the
+	// next one's memory.
 	var results []Result
 	for i, c := range runs {
 		log.Info("scale", "run", fmt.Sprintf("%d/%d", i+1, len(runs)), "mode", c.Mode, "streams", c.Streams, "dave", c.DAVE)
-		res, err := runOne(c)
+		args := []string{"-json", "-mode", c.Mode, "-n", strconv.Itoa(c.Streams), "-dave=" + strconv.FormatBool(c.DAVE),
+			"-duration", c.Duration.String(), "-warmup", c.Warmup.String(),
+			"-complexity", strconv.Itoa(*complexity), "-bitrate", strconv.Itoa(*bitrate),
+			"-buffer", c.BufferLimit.String(), "-filter", c.Filter, "-media", c.MediaDir, "-sink", *sinkMode}
+		res, err := runChild(ctx, args, stderr)
 		if err != nil {
 			return fmt.Errorf("%s %d streams (dave %v): %w", c.Mode, c.Streams, c.DAVE, err)
 		}
 		results = append(results, res)
 	}
-	table := fmt.Sprintf("%s\n\n%s\n%s", command, machineLine(), formatTable(results))
+	table := fmt.Sprintf("%s\n\n%s\n%s\n%s", command, machineLine(), formatTable(results), formatFits(results))
 	fmt.Fprint(stdout, table)
 	if *out == "" {
 		return nil

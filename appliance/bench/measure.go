@@ -230,3 +230,31 @@ func quantile(counts []uint64, n uint64, q float64) time.Duration {
 	}
 	return time.Duration(len(counts)) * histStep
 }
+
+// udpDrops is the machine's count of UDP datagrams dropped because a
+// receive buffer was full (/proc/net/snmp RcvbufErrors): on a quiet
+// loopback, the sink's.
+func udpDrops() uint64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseUint(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}

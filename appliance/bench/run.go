@@ -195,6 +195,10 @@ type Result struct {
 	Softirq   float64 `json:"softirq"`
 	Steal     float64 `json:"steal"`
 	Preempted float64 `json:"preempted_per_s"`
+	// SinkDrops: datagrams the machine dropped for a full receive buffer
+	// during the measurement (the sink fell behind): the fake server then
+	// reports gaps in sequence numbers and nonces as violations.
+	SinkDrops uint64 `json:"sink_drops"`
 
 	Sink SinkReport `json:"sink"`
 }
@@ -348,6 +352,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		defer trace.Stop()
 	}
+	drops0 := udpDrops()
 	cpu0, wall0, pre0 := cpuTime(), time.Now(), preemptions()
 	hist.start()
 	var hwm int64
@@ -390,6 +395,7 @@ measure:
 	res.Softirq = m0.cores(m1, func(m machine) uint64 { return m.softirq })
 	res.Steal = m0.cores(m1, func(m machine) uint64 { return m.steal })
 	res.Preempted = float64(pre1-pre0) / res.Seconds
+	res.SinkDrops = udpDrops() - drops0
 	res.Sent, res.P50, res.P99, res.Max = n, p50, p99, worst
 	d := after.sub(before)
 	res.Deficit, res.Nulled, res.Late, res.Dropped, res.SendErrors = d.skipped, d.nulled, d.late, d.dropped, d.sendErrors
