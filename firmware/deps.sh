@@ -24,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 pkgs="gcc libc6-dev pkg-config libopus-dev libopusfile-dev"
 if $test; then
-  pkgs="$pkgs opus-tools ffmpeg wabt python3 python3-cryptography python3-nacl ca-certificates git"
+  pkgs="$pkgs opus-tools ffmpeg wabt python3 python3-cryptography python3-nacl python3-websockets ca-certificates git"
   # firmware tests: unit checks (systemd-analyze), package installs.
   pkgs="$pkgs systemd dpkg init-system-helpers"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
