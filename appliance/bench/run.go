@@ -199,6 +199,10 @@ type Result struct {
 	// during the measurement (the sink fell behind): the fake server then
 	// reports gaps in sequence numbers and nonces as violations.
 	SinkDrops uint64 `json:"sink_drops"`
+	// SinkDropsRun is the same over the whole run, start-up included
+	// (what the sink's violations, counted over the whole run, compare
+	// with).
+	SinkDropsRun uint64 `json:"sink_drops_run"`
 
 	Sink SinkReport `json:"sink"`
 }
@@ -295,6 +299,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 	}()
 
+	dropsRun := udpDrops()
 	log.Info("starting streams", "mode", cfg.Mode, "streams", cfg.Streams, "dave", cfg.DAVE)
 	t0 := time.Now()
 	for i := range streams {
@@ -418,6 +423,7 @@ measure:
 	if res.Sink, err = sk.Report(); err != nil {
 		return res, err
 	}
+	res.SinkDropsRun = udpDrops() - dropsRun
 
 	// Stop the streams before measuring libopus again.
 	for _, s := range streams {

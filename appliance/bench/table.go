@@ -14,7 +14,7 @@ func goVersion() string { return runtime.Version() + " " + runtime.GOOS + "/" + 
 // formatTable renders results as a Markdown table, one row per run.
 func formatTable(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| mode | streams | DAVE | CPU (cores) | CPU/stream (% core) | libopus alone (% core) | overhead | p50 | p99 | max | deficit | nulled | late | RSS idle | RSS active | per player | sink (cores) | machine busy (cores) | preempted/s | load 1m | sink: packets, drops, violations |\n")
+	b.WriteString("| mode | streams | DAVE | CPU (cores) | CPU/stream (% core) | libopus alone (% core) | overhead | p50 | p99 | max | deficit | nulled | late | RSS idle | RSS active | per player | sink (cores) | machine busy (cores) | preempted/s | load 1m | sink: packets, drops (measured, whole run), violations (whole run) |\n")
 	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
 		mode := r.Mode
@@ -36,16 +36,16 @@ func formatTable(results []Result) string {
 		if r.SinkCores >= 0 {
 			sinkCores = fmt.Sprintf("%.2f", r.SinkCores)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %.2f | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f→%.2f | %d, %d, %d |\n",
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %.2f | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f→%.2f | %d, %d, %d, %d |\n",
 			mode, r.Streams, dave, r.Cores, r.PerStream, r.EncodePct, overhead,
 			ms(r.P50), ms(r.P99), ms(r.Max), r.Deficit, r.Nulled, r.Late,
 			mb(r.RSSIdle), mb(r.RSSActive), kb(r.PerPlayer), sinkCores, r.MachineBusy, r.Preempted, r.LoadStart, r.LoadEnd,
-			r.Sink.Packets, r.SinkDrops, r.Sink.Violations)
+			r.Sink.Packets, r.SinkDrops, r.SinkDropsRun, r.Sink.Violations)
 	}
 	for _, r := range results {
 		if len(r.Sink.Examples) > 0 {
-			fmt.Fprintf(&b, "\n%s %d streams (DAVE %v): the fake server saw %d violations (%d datagrams dropped by its full socket buffer: each drop is a gap in sequence numbers and nonces), e.g. %q\n",
-				r.Mode, r.Streams, r.DAVE, r.Sink.Violations, r.SinkDrops, r.Sink.Examples)
+			fmt.Fprintf(&b, "\n%s %d streams (DAVE %v): the fake server saw %d violations over the whole run, start-up included, when %d datagrams were dropped by full socket buffers (each drop is a gap in sequence numbers and nonces: two violations), e.g. %q\n",
+				r.Mode, r.Streams, r.DAVE, r.Sink.Violations, r.SinkDropsRun, r.Sink.Examples)
 		}
 	}
 	b.WriteString("\nCPU: the process's user+system time over the measured wall time (the fake voice server runs in its own process unless marked). " +
