@@ -30,7 +30,8 @@
 //   - CPU: the process's user+system time (getrusage) over wall time, in
 //     cores and in % of one core per stream;
 //   - libopus alone: one 20 ms frame of the same audio encoded with the
-//     same settings on one locked thread (RUSAGE_THREAD), before and after
+//     same settings on one locked thread (its CPU clock; the median of ten
+//     batches), before and after
 //     the streams, and the node's overhead: CPU per stream over that,
 //     minus one;
 //   - send deviation: how late each packet left against its slot of the

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // cpuTime is the CPU time (user + system) of the whole process.
@@ -28,15 +29,16 @@ func preemptions() int64 {
 	return ru.Nivcsw
 }
 
-// rusageThread is RUSAGE_THREAD (Linux): the calling OS thread only.
-const rusageThread = 1
+// clockThreadCPUTime is CLOCK_THREAD_CPUTIME_ID (Linux).
+const clockThreadCPUTime = 3
 
-// threadCPU is the CPU time of the calling OS thread; the caller must
+// threadCPU is the CPU time of the calling OS thread, to the nanosecond
+// (the scheduler's own sum, not the tick-sampled rusage); the caller must
 // have locked its goroutine to the thread.
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(rusageThread, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var ts syscall.Timespec
+	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
 }
 
 // memory is a process's resident set from /proc/<pid>/status.

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -576,8 +577,10 @@ func (a counts) sub(b counts) counts {
 }
 
 // encodeCost is the CPU time libopus takes to encode one 20 ms frame of
-// pcm with cfg, measured on one locked OS thread (RUSAGE_THREAD) over
-// every frame of pcm after a warm-up.
+// pcm with cfg, measured on one locked OS thread (its CPU clock): the
+// median of ten batches over pcm, after a warm-up. A batch that a
+// neighbour slowed down (a busy sibling hyperthread, stolen time counted
+// as ours) does not move the median much.
 func encodeCost(cfg audio.EncoderConfig, pcm []float32) (time.Duration, error) {
 	type result struct {
 		d   time.Duration
@@ -601,11 +604,18 @@ func encodeCost(cfg audio.EncoderConfig, pcm []float32) (time.Duration, error) {
 				return
 			}
 		}
-		t0 := threadCPU()
-		for i := range frames {
-			_, _ = enc.Encode(pcm[i*audio.FrameLen:(i+1)*audio.FrameLen], out)
+		const batches = 10
+		per := max(frames/batches, 1)
+		costs := make([]time.Duration, 0, batches)
+		for b := range batches {
+			t0 := threadCPU()
+			for i := b * per; i < (b+1)*per && i < frames; i++ {
+				_, _ = enc.Encode(pcm[i*audio.FrameLen:(i+1)*audio.FrameLen], out)
+			}
+			costs = append(costs, (threadCPU()-t0)/time.Duration(per))
 		}
-		done <- result{d: (threadCPU() - t0) / time.Duration(frames)}
+		slices.Sort(costs)
+		done <- result{d: costs[len(costs)/2]}
 	}()
 	r := <-done
 	return r.d, r.err
