@@ -62,7 +62,7 @@ func (h *Host) NewChain(ctx context.Context, spec ChainSpec, onError func(filter
 	for i, f := range spec.Filters {
 		s := &c.slots[i]
 		s.spec = f
-		e, err := h.acquire(f.Name)
+		e, err := h.acquire(ctx, f.Name)
 		if err != nil {
 			c.Close(ctx)
 			return nil, err
@@ -228,7 +228,7 @@ func (c *Chain) refresh(g uint64) {
 		if s.dropped || s.e != nil && s.e.builtin {
 			continue
 		}
-		e, err := c.h.acquire(s.spec.Name)
+		e, err := c.h.acquire(ctx, s.spec.Name)
 		if e == s.e {
 			c.h.release(e)
 			continue

@@ -6,7 +6,8 @@
 // # Basics
 //
 // A Host holds the compiled modules: the built-ins, compiled (or loaded from
-// the cache) by New, and the uploads, compiled and checked by Register. A
+// the cache) at their first use (or by Warm), so that an idle node carries
+// no WASM runtime, and the uploads, compiled and checked by Register. A
 // Chain is one player's filters, one module instance per slot:
 //
 //	h, err := wasm.New(ctx, wasm.Config{CacheDir: filepath.Join(stateDir, "wasm")})

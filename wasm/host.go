@@ -88,7 +88,15 @@ type Host struct {
 	interpreter bool
 	lines       lineLimiter
 
-	builtin *entry // the module of the ten built-ins
+	// The module of the ten built-ins is compiled at its first use, not by
+	// New: an idle node then carries no WASM runtime (about 14 MB of
+	// compiled code and metadata), which matters on a 512 MB board.
+	builtinMu    sync.Mutex
+	builtin      *entry
+	builtinDir   string
+	builtinSum   [32]byte
+	builtinTrust bool
+
 	gen     atomic.Uint64
 	closed  atomic.Bool
 
@@ -113,8 +121,9 @@ type entry struct {
 	refs     int    // names and instances; guarded by Host.mu
 }
 
-// New compiles (or loads from the cache) the built-in filters and returns a
-// Host. It starts no goroutine.
+// New returns a Host. It compiles nothing yet: the built-in filters are
+// compiled (or loaded from the cache) at their first use, or by Warm. It
+// starts no goroutine.
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	return newHost(ctx, cfg, false)
 }
@@ -151,21 +160,42 @@ func newHost(ctx context.Context, cfg Config, sandboxBuiltins bool) (*Host, erro
 	h.initBudget = min(max(100*h.cfg.CallBudget, time.Second), 10*time.Second)
 	h.lines.init()
 
-	sum := sha256.Sum256(builtinModule)
-	dir := ""
+	h.builtinSum = sha256.Sum256(builtinModule)
 	if cfg.CacheDir != "" {
-		dir = filepath.Join(cfg.CacheDir, "builtin-"+hex.EncodeToString(sum[:8])+"-"+wazeroVersion())
-		h.pruneBuiltinCaches(dir)
+		h.builtinDir = filepath.Join(cfg.CacheDir, "builtin-"+hex.EncodeToString(h.builtinSum[:8])+"-"+wazeroVersion())
+		h.pruneBuiltinCaches(h.builtinDir)
+		if sandboxBuiltins {
+			h.builtinDir += "-sandboxed"
+		}
 	}
-	if sandboxBuiltins && dir != "" {
-		dir += "-sandboxed"
+	h.builtinTrust = !sandboxBuiltins
+	return h, nil
+}
+
+// Warm compiles the built-in filters now (from the cache when it holds
+// them) instead of at their first use.
+func (h *Host) Warm(ctx context.Context) error {
+	_, err := h.builtins(ctx)
+	return err
+}
+
+// builtins returns the built-ins' module, compiling it the first time.
+// A failed compile is retried at the next use.
+func (h *Host) builtins(ctx context.Context) (*entry, error) {
+	h.builtinMu.Lock()
+	defer h.builtinMu.Unlock()
+	if h.closed.Load() {
+		return nil, ErrClosed
 	}
-	e, err := h.compile(ctx, builtinModule, sum, dir, true, !sandboxBuiltins)
+	if h.builtin != nil {
+		return h.builtin, nil
+	}
+	e, err := h.compile(context.WithoutCancel(ctx), builtinModule, h.builtinSum, h.builtinDir, true, h.builtinTrust)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: the built-in filters: %w", err)
 	}
 	h.builtin = e
-	return h, nil
+	return e, nil
 }
 
 // compilerSupported mirrors wazero's choice of engine closely enough to
@@ -218,8 +248,13 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.all = map[*entry]struct{}{}
 	h.mu.Unlock()
+	h.builtinMu.Lock()
+	if h.builtin != nil {
+		entries = append(entries, h.builtin)
+	}
+	h.builtinMu.Unlock()
 	var errs []error
-	for _, e := range append(entries, h.builtin) {
+	for _, e := range entries {
 		errs = append(errs, e.close(ctx))
 	}
 	return errors.Join(errs...)
@@ -391,10 +426,10 @@ func (h *Host) Remove(ctx context.Context, name string) error {
 // List returns the built-ins, in the spec's order, then the uploaded filters
 // by name.
 func (h *Host) List() []Info {
-	sum := hex.EncodeToString(h.builtin.sha[:])
+	sum := hex.EncodeToString(h.builtinSum[:])
 	out := make([]Info, 0, len(dsp.Names)+len(h.names))
 	for _, name := range dsp.Names {
-		out = append(out, Info{Name: name, SHA256: sum, Size: h.builtin.size, Builtin: true})
+		out = append(out, Info{Name: name, SHA256: sum, Size: len(builtinModule), Builtin: true})
 	}
 	h.mu.Lock()
 	uploads := make([]Info, 0, len(h.names))
@@ -433,9 +468,9 @@ func (h *Host) PruneCache() error {
 }
 
 // acquire returns the entry name is bound to now, referenced.
-func (h *Host) acquire(name string) (*entry, error) {
+func (h *Host) acquire(ctx context.Context, name string) (*entry, error) {
 	if IsBuiltin(name) {
-		return h.builtin, nil
+		return h.builtins(ctx)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -285,6 +285,9 @@ func TestCacheSurvivesRestart(t *testing.T) {
 		if _, err := h.Register(ctx, "gain", module(t, "gain")); err != nil {
 			t.Fatal(err)
 		}
+		if err := h.Warm(ctx); err != nil { // the built-ins compile at first use
+			t.Fatal(err)
+		}
 		return h
 	}
 	h := start()
@@ -394,5 +397,32 @@ func TestInterpreter(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBuiltinsCompileAtFirstUse checks that New compiles nothing: an idle
+// node carries no WASM runtime; the first chain compiles the built-ins.
+func TestBuiltinsCompileAtFirstUse(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	h, err := New(ctx, Config{CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	if got := fileIDs(t, dir); len(got) != 0 {
+		t.Fatalf("New wrote to the cache: %v", got)
+	}
+	if len(h.List()) != 10 {
+		t.Fatalf("List before any compile: %v", h.List())
+	}
+	spec, _ := ParseChain([]byte(`{"volume":{"volume":0.5}}`))
+	c, err := h.NewChain(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if got := fileIDs(t, dir); len(got) == 0 {
+		t.Fatal("the first chain compiled nothing into the cache")
 	}
 }
