@@ -97,8 +97,8 @@ type Host struct {
 	builtinSum   [32]byte
 	builtinTrust bool
 
-	gen     atomic.Uint64
-	closed  atomic.Bool
+	gen    atomic.Uint64
+	closed atomic.Bool
 
 	mu    sync.Mutex
 	names map[string]*entry   // uploaded filters by name
