@@ -30,8 +30,7 @@ import (
 type LatencyResult struct {
 	Binary string
 	// Start-up: exec to the first answer of GET /, with an empty state
-	// directory (the WASM built-ins compiled) and again with the state of
-	// the first start (loaded from the compilation cache).
+	// directory and again with the state the first start left.
 	ColdStart, WarmStart time.Duration
 	// Memory of the idle node IdleSettle after start-up.
 	ColdIdle, WarmIdle memory
@@ -324,8 +323,8 @@ func mainLatency(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	fmt.Fprintf(stdout, "discodo bench latency %s\n\n%s\n", strings.Join(args, " "), machineLine())
 	fmt.Fprintf(stdout, "| node | serving after | RSS | VmHWM |\n|---|---:|---:|---:|\n")
-	fmt.Fprintf(stdout, "| first start (WASM built-ins compiled) | %v | %s | %s |\n", res.ColdStart.Round(time.Millisecond), mb(res.ColdIdle.RSS), mb(res.ColdIdle.HWM))
-	fmt.Fprintf(stdout, "| restart (compilation cache) | %v | %s | %s |\n", res.WarmStart.Round(time.Millisecond), mb(res.WarmIdle.RSS), mb(res.WarmIdle.HWM))
+	fmt.Fprintf(stdout, "| first start (empty state directory) | %v | %s | %s |\n", res.ColdStart.Round(time.Millisecond), mb(res.ColdIdle.RSS), mb(res.ColdIdle.HWM))
+	fmt.Fprintf(stdout, "| restart (the first start's state) | %v | %s | %s |\n", res.WarmStart.Round(time.Millisecond), mb(res.WarmIdle.RSS), mb(res.WarmIdle.HWM))
 	fmt.Fprintf(stdout, "| playing one guild (after the trials) | – | %s | %s |\n\n", mb(res.Playing.RSS), mb(res.Playing.HWM))
 	fmt.Fprintf(stdout, "| file | trials | p50 | max | ≤ %v |\n|---|---:|---:|---:|---|\n", LatencyBudget)
 	names := make([]string, 0, len(res.Trials))
