@@ -26,7 +26,7 @@ func cpuTime() time.Duration {
 func preemptions() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Nivcsw
+	return int64(ru.Nivcsw) // int32 on 32-bit ARM
 }
 
 // clockThreadCPUTime is CLOCK_THREAD_CPUTIME_ID (Linux).

@@ -209,6 +209,12 @@ func TestMetricsAndStatusFigures(t *testing.T) {
 	if !fake.Wait(5*time.Second, func() bool { return fake.Resumes() == 1 }) {
 		t.Fatal("no resume")
 	}
+	// The fake counts op 7; the node counts itself connected at op 9.
+	for deadline := time.Now().Add(5 * time.Second); n.Node.Snapshot().Connected != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not connected again after the resume")
+		}
+	}
 	if status, _ := n.Do(servertest.Request{Method: "GET", Path: "/metrics", NoAuth: true}); status != 403 {
 		t.Errorf("/metrics without a password: %d", status)
 	}
