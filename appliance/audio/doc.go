@@ -29,6 +29,12 @@
 // BenchmarkReadPacket, BenchmarkEncode); the pure-Go FLAC, MP3 and Vorbis
 // decoders allocate inside their libraries (see below).
 //
+// Memory per open stream: Open buffers 64 KB of input; OpenOggOpus, which
+// reads whole pages into its own page buffer, 8 KB. The Ogg page buffer
+// starts at 8 KB and grows (once, in 8 KB steps) to the largest page met,
+// at most 65 KB; a player keeps one OggOpusReader per passthrough source
+// for the source's lifetime, so neither is sized for the worst case.
+//
 // # Lifecycle and goroutines
 //
 // Nothing here starts a goroutine of its own except through os/exec: the

@@ -29,8 +29,15 @@ type Encoder struct {
 	cfg EncoderConfig
 }
 
-// NewEncoder returns an encoder configured by cfg.
-func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
+// Validate reports what NewEncoder would refuse in cfg, without making
+// an encoder (a player checks its settings at start-up and makes its
+// encoder when it first needs one).
+func (cfg EncoderConfig) Validate() error {
+	_, err := cfg.withDefaults()
+	return err
+}
+
+func (cfg EncoderConfig) withDefaults() (EncoderConfig, error) {
 	if cfg.Bitrate == 0 {
 		cfg.Bitrate = DefaultBitrate
 	}
@@ -38,10 +45,19 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		cfg.Complexity = DefaultComplexity
 	}
 	if cfg.Bitrate < 6000 || cfg.Bitrate > 510000 {
-		return nil, fmt.Errorf("audio: Opus bitrate %d outside 6000-510000", cfg.Bitrate)
+		return cfg, fmt.Errorf("audio: Opus bitrate %d outside 6000-510000", cfg.Bitrate)
 	}
 	if cfg.Complexity < 1 || cfg.Complexity > 10 {
-		return nil, fmt.Errorf("audio: Opus complexity %d outside 1-10", cfg.Complexity)
+		return cfg, fmt.Errorf("audio: Opus complexity %d outside 1-10", cfg.Complexity)
+	}
+	return cfg, nil
+}
+
+// NewEncoder returns an encoder configured by cfg.
+func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	enc, err := opus.NewEncoder(SampleRate, Channels, opus.AppAudio)
 	if err != nil {

@@ -22,10 +22,18 @@ type Seekability interface {
 	Seekable() bool
 }
 
-const inputBuffer = 64 << 10
+const (
+	inputBuffer = 64 << 10
+	// packetInputBuffer is OggOpusReader's buffer: it reads whole pages
+	// into its own page buffer (a read that large bypasses this one), so
+	// a small one does (a passthrough stream keeps it for its lifetime).
+	packetInputBuffer = 8 << 10
+)
 
-func newInput(r io.Reader) *input {
-	in := &input{src: r, br: bufio.NewReaderSize(r, inputBuffer), size: -1}
+func newInput(r io.Reader) *input { return newInputSize(r, inputBuffer) }
+
+func newInputSize(r io.Reader, size int) *input {
+	in := &input{src: r, br: bufio.NewReaderSize(r, size), size: -1}
 	if s, ok := r.(io.Seeker); ok {
 		if sa, ok := r.(Seekability); !ok || sa.Seekable() {
 			in.sk = s

@@ -95,9 +95,11 @@ type oggReader struct {
 	serial uint32
 	locked bool // serial is known
 
-	// The current page.
+	// The current page. raw grows to the largest page met (most are a
+	// few KB; the format allows 65 KB, which every open stream would
+	// otherwise carry).
 	hdr    oggPageHeader
-	raw    [oggHeaderLen + 255 + oggMaxBody]byte
+	raw    []byte
 	body   []byte
 	pageAt int64 // offset of the current page
 	seg    int   // next lacing value to consume
@@ -108,8 +110,23 @@ type oggReader struct {
 	ended     bool // the EOS page has been consumed
 }
 
+const (
+	oggMaxPage  = oggHeaderLen + 255 + oggMaxBody
+	oggPageRoom = 8 << 10 // raw's first size and its growth step
+)
+
 func newOggReader(in *input) *oggReader {
-	return &oggReader{in: in, pkt: make([]byte, 0, 4096)}
+	return &oggReader{in: in, pkt: make([]byte, 0, 4096), raw: make([]byte, oggPageRoom)}
+}
+
+// room makes raw hold at least n bytes, keeping what it holds.
+func (o *oggReader) room(n int) {
+	if n <= len(o.raw) {
+		return
+	}
+	raw := make([]byte, min((n+oggPageRoom-1)/oggPageRoom*oggPageRoom, oggMaxPage))
+	copy(raw, o.raw)
+	o.raw = raw
 }
 
 // readPage reads the page at the current offset into o. With sync it first
@@ -200,6 +217,7 @@ func (o *oggReader) readPageHere() error {
 	if _, err := parseOggPageHeader(o.raw[:hn], &h); err != nil {
 		return err
 	}
+	o.room(hn + h.bodyLen)
 	if err := o.in.readFull(o.raw[hn : hn+h.bodyLen]); err != nil {
 		return err
 	}
@@ -419,9 +437,10 @@ func (o *oggReader) lastGranule() (int64, bool) {
 	}
 	save := o.in.off
 	saveHdr, saveSeg, saveBpos, saveBody, saveAt := o.hdr, o.seg, o.bpos, o.body, o.pageAt
-	saveRaw := append([]byte(nil), o.raw[:oggHeaderLen+255+len(o.body)]...)
+	saveRaw := append([]byte(nil), o.raw[:oggHeaderLen+o.hdr.nseg+len(o.body)]...)
 	defer func() {
-		copy(o.raw[:], saveRaw)
+		o.room(len(saveRaw))
+		copy(o.raw, saveRaw)
 		o.hdr, o.seg, o.bpos, o.pageAt = saveHdr, saveSeg, saveBpos, saveAt
 		if saveBody != nil {
 			hn := oggHeaderLen + saveHdr.nseg

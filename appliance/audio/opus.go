@@ -161,7 +161,7 @@ type OggOpusReader struct {
 // OpenOggOpus reads the OpusHead and OpusTags headers of r. r may be an
 // io.Seeker (and a Seekability) for Seek and Duration.
 func OpenOggOpus(r io.Reader) (*OggOpusReader, error) {
-	return openOggOpus(newInput(r))
+	return openOggOpus(newInputSize(r, packetInputBuffer))
 }
 
 func openOggOpus(in *input) (*OggOpusReader, error) {

@@ -201,6 +201,12 @@ func TestEncoder(t *testing.T) {
 	if _, err := NewEncoder(EncoderConfig{Complexity: 11}); err == nil {
 		t.Error("complexity 11 accepted")
 	}
+	if (EncoderConfig{Bitrate: 1000}).Validate() == nil || (EncoderConfig{Complexity: 11}).Validate() == nil {
+		t.Error("Validate accepts what NewEncoder refuses")
+	}
+	if err := (EncoderConfig{}).Validate(); err != nil {
+		t.Errorf("Validate of the zero value: %v", err)
+	}
 	enc, err := NewEncoder(EncoderConfig{Bitrate: 96000, Complexity: 5})
 	if err != nil {
 		t.Fatal(err)
