@@ -133,7 +133,9 @@ func TestNextFrameAllocs(t *testing.T) {
 			p, _ := c.start(t, 10)
 			buf := make([]byte, audio.MaxOpusFrame)
 			empty := 0
-			allocs := testing.AllocsPerRun(100, func() {
+			// Within what the ring holds when it starts (startAhead, 1 s):
+			// pulled this fast, the reader could not keep up with more.
+			allocs := testing.AllocsPerRun(40, func() {
 				if p.NextFrame(buf) == 0 {
 					empty++
 				}

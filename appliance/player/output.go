@@ -21,6 +21,8 @@ const (
 	// fifoCap is the room for re-framed filter output (Process may return
 	// up to four frames; wasm.Cap).
 	fifoCap = 6 * frameLen
+	// audibleUnits is the ring of an audible source (startAhead).
+	audibleUnits = int(startAhead / audio.FrameDuration)
 )
 
 // output is the state of the 20 ms path; guarded by the player's mu.
@@ -50,14 +52,44 @@ type fade struct {
 	pos    int64
 }
 
-func (o *output) init(enc *audio.Encoder) {
-	o.enc = enc
+func (o *output) init() {
+	o.gain = 1
+	o.silent = true // nothing played yet: a pause has nothing to fade out
+}
+
+// ready reports whether the buffers and the encoder exist.
+func (o *output) ready() bool { return o.enc != nil }
+
+// alloc makes the buffers and the encoder (and the room for re-framed
+// filter output when a filter is set): when a source that decodes opens,
+// not on the send loop (see "# Memory").
+func (o *output) alloc(cfg audio.EncoderConfig, filter bool) error {
+	if filter && o.fifo == nil {
+		o.fifo = make([]float32, 0, fifoCap)
+	}
+	if o.enc != nil {
+		return nil
+	}
+	enc, err := audio.NewEncoder(cfg)
+	if err != nil {
+		return err
+	}
 	buf := make([]float32, 6*frameLen)
 	o.mix, o.a, o.b = buf[:frameLen:frameLen], buf[frameLen:2*frameLen:2*frameLen], buf[2*frameLen:3*frameLen:3*frameLen]
 	o.framed, o.zeros, o.prev = buf[3*frameLen:4*frameLen:4*frameLen], buf[4*frameLen:5*frameLen:5*frameLen], buf[5*frameLen:]
-	o.fifo = make([]float32, 0, fifoCap)
-	o.gain = 1
-	o.silent = true // nothing played yet: a pause has nothing to fade out
+	o.enc = enc // its state is silence, as after priming with zeros
+	return nil
+}
+
+// free drops the buffers and the encoder of a player that has no source
+// open; the next one that decodes makes them again.
+func (o *output) free() {
+	if o.enc == nil {
+		return
+	}
+	o.enc.Close()
+	*o = output{lastPkt: o.lastPkt, encStale: o.encStale, silent: o.silent, gain: o.gain}
+	// (fifo is empty: no source is open)
 }
 
 // NextFrame writes the next 20 ms Opus frame into buf (voice.FrameSource)
@@ -154,6 +186,13 @@ func (p *Player) frame(buf []byte) int {
 	if stopping {
 		target = 0
 	}
+	if filter := p.filter != nil && !p.filterOff; !o.ready() || filter && o.fifo == nil {
+		// A source's reader (or SetFilter) makes them before they are
+		// needed: only a failed encoder set-up gets here.
+		if err := o.alloc(p.cfg.Encoder, filter); err != nil {
+			return p.encodeFailed(err)
+		}
+	}
 	if !p.pcmFrame() {
 		return p.starved()
 	}
@@ -185,6 +224,7 @@ func (p *Player) promote() bool {
 		return false
 	}
 	p.cur, p.next = n, nil
+	n.deepen(audibleUnits)
 	p.skipWait = 0
 	if n.fromStart() {
 		// A source heard from its beginning needs no fade-in, whatever
@@ -208,19 +248,19 @@ func (p *Player) finish(t *track) {
 	t.finished, t.closeMe = true, true
 	reason := StopEnded
 	if err := t.failure(); err != nil {
-		p.push(event{kind: evSourceTraceback, it: t.it, err: err})
+		p.push(event{kind: evSourceTraceback, t: t, err: err})
 		reason = StopFailed
 	} else if t.skipped {
 		reason = StopSkipped
 	}
-	p.push(event{kind: evStop, it: t.it, reason: reason})
+	p.push(event{kind: evStop, t: t, reason: reason})
 }
 
 // started marks t audible (SourceStart); p.mu is held.
 func (p *Player) started(t *track) {
 	if !t.started {
 		t.started = true
-		p.push(event{kind: evStart, it: t.it})
+		p.push(event{kind: evStart, t: t})
 	}
 }
 
@@ -379,6 +419,7 @@ func (p *Player) crossfadeStep() {
 func (p *Player) startFade(l int64, reason StopReason) {
 	p.fade = fade{on: true, from: p.cur, reason: reason, length: max(l, frameSamples)}
 	p.cur, p.next = p.next, nil
+	p.cur.deepen(audibleUnits)
 	p.poke()
 }
 

@@ -131,13 +131,15 @@ type Player struct {
 	tap func(pcm []float32) // tests: each frame's PCM (nil for a packet)
 }
 
-// event is one Host call waiting for the control goroutine.
+// event is one Host call waiting for the control goroutine. t is the
+// source it is about (its Item is handed to the Host), nil for player
+// and filter events.
 type event struct {
 	kind     eventKind
-	it       Item
+	autoplay bool
+	t        *track
 	reason   StopReason
 	err      error
-	autoplay bool
 	filter   string
 }
 
@@ -176,8 +178,7 @@ func New(cfg Config) (*Player, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	enc, err := audio.NewEncoder(cfg.Encoder)
-	if err != nil {
+	if err := cfg.Encoder.Validate(); err != nil {
 		return nil, fmt.Errorf("player: %w", err)
 	}
 	p := &Player{
@@ -197,7 +198,7 @@ func New(cfg Config) (*Player, error) {
 		it := *cfg.Resume
 		p.resume = &it
 	}
-	p.out.init(enc)
+	p.out.init()
 	return p, nil
 }
 
@@ -261,6 +262,19 @@ func (p *Player) push(ev event) {
 	signal(p.wake)
 }
 
+// ensureOutput makes the mixing buffers and the encoder, if the player
+// has none: a source's reader calls it before it publishes PCM, so that
+// NextFrame does not allocate them. It must not be called with a track's
+// mu held.
+func (p *Player) ensureOutput() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.out.alloc(p.cfg.Encoder, p.filter != nil); err != nil {
+		return fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	return nil
+}
+
 // playerTraceback reports err from a goroutine that does not hold p.mu.
 func (p *Player) playerTraceback(err error) {
 	p.mu.Lock()
@@ -293,6 +307,9 @@ func (p *Player) control(ctx context.Context, wg *sync.WaitGroup, deliver []even
 		}
 		clear(p.tracks[len(live):])
 		p.tracks = live
+		if len(live) == 0 {
+			p.out.free() // no source open: nothing to encode
+		}
 		deliver, p.events = p.events, deliver[:0]
 		drops := p.evDrops
 		p.evDrops = 0
@@ -332,14 +349,14 @@ func (p *Player) deliver(ev event) {
 	h := p.host
 	switch ev.kind {
 	case evStart:
-		h.SourceStart(ev.it)
+		h.SourceStart(ev.t.it)
 	case evStop:
-		h.SourceStop(ev.it, ev.reason)
+		h.SourceStop(ev.t.it, ev.reason)
 	case evRequireNext:
-		h.RequireNextSource(ev.it, ev.autoplay)
+		h.RequireNextSource(ev.t.it, ev.autoplay)
 	case evSourceTraceback:
-		p.log.Warn("player: source failed", "source", itemName(ev.it), "err", ev.err)
-		h.SourceTraceback(ev.it, ev.err)
+		p.log.Warn("player: source failed", "source", ev.t.name, "err", ev.err)
+		h.SourceTraceback(ev.t.it, ev.err)
 	case evPlayerTraceback:
 		p.log.Error("player: traceback", "err", ev.err)
 		h.PlayerTraceback(ev.err)
@@ -369,7 +386,7 @@ func (p *Player) failUnstarted(t *track) {
 		p.failTag = t.it.Tag
 	}
 	t.finished, t.closeMe = true, true
-	p.push(event{kind: evSourceTraceback, it: t.it, err: err})
+	p.push(event{kind: evSourceTraceback, t: t, err: err})
 }
 
 // wantPeek says whether the control goroutine should look at the queue
@@ -425,7 +442,7 @@ func (p *Player) peeked(ctx context.Context, wg *sync.WaitGroup, it Item, ok boo
 		p.qEmpty = true
 		if c := p.cur; c != nil && !c.required && (c.preloadDue || p.skipPending) {
 			c.required = true
-			p.push(event{kind: evRequireNext, it: c.it, autoplay: p.autoplay})
+			p.push(event{kind: evRequireNext, t: c, autoplay: p.autoplay})
 		}
 		return
 	}
@@ -483,6 +500,9 @@ func (p *Player) SetFilter(f Filter) {
 	p.mu.Lock()
 	p.filter = f
 	p.filterOff = false
+	if f != nil && p.out.ready() && p.out.fifo == nil {
+		p.out.fifo = make([]float32, 0, fifoCap)
+	}
 	p.mu.Unlock()
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/discodo-go/discodo/appliance/audio"
@@ -33,17 +34,32 @@ const (
 	// discardLimit: a decoder that must move forward by at most this many
 	// samples reads and drops them rather than seek.
 	discardLimit = audio.SampleRate
+
+	// prepAhead is how far a source prepared ahead of time is read until
+	// it becomes audible; startAhead how far an audible one is read
+	// until it shows that it can make its reader wait; then the ring
+	// grows to BufferLimit (see "# Memory" in doc.go).
+	prepAhead  = 200 * time.Millisecond
+	startAhead = time.Second
+	// slowRead: a Read of the source that takes this long (after the
+	// source opened) shows that the source can stall.
+	slowRead = 50 * time.Millisecond
+	// packetGuess is the room per unit given to packets before the
+	// source's own rate is known (128 kb/s is 320 bytes per 20 ms).
+	packetGuess = 400
 )
 
 // unit is one 20 ms slot of a track: the PCM that fills it and, for
-// passthrough-capable tracks, the file's own packet for it.
+// passthrough-capable tracks, the file's own packet for it. Its storage
+// is the track's: the PCM of the unit in ring slot s is
+// pcm[s*frameLen:][:n], its packet pktN bytes at offset pkt of the byte
+// ring.
 type unit struct {
-	pcm    []float32 // frameLen values of storage; pcm[:n] is valid when hasPCM
-	n      int
+	pos    int64 // audio position (48 kHz samples) of the first PCM value
+	pkt    int64 // offset of the packet in the byte ring (from the track's start)
+	pktN   int32 // 0: no packet
+	n      int32 // PCM values (interleaved) valid when hasPCM
 	hasPCM bool
-	pkt    []byte // maxPacket of storage for packet tracks, nil otherwise
-	pktN   int    // 0: no packet
-	pos    int64  // audio position (48 kHz samples) of pcm[0]
 }
 
 // track is one opened source: a producer goroutine (run) reads and
@@ -59,6 +75,16 @@ type unit struct {
 //     PCM filled in, in order;
 //   - pcm: a decoder only (every other format, non-seekable streams, or a
 //     packet track that met a packet it cannot pass through).
+//
+// The ring holds prepAhead (200 ms) while the source is prepared, 1 s
+// (startAhead) once it is audible, and grows to BufferLimit when the
+// source shows it can stall: a Read that took slowRead, or a ring the
+// producer let drain below a quarter after it had been full. Its PCM storage exists only
+// for tracks that decode (allocated when lockstep starts for packet
+// tracks); packets are stored packed in a byte ring that grows with
+// their sizes. The producer refills the ring when it has drained to its
+// low-water mark (a quarter free), not after every unit: NextFrame wakes
+// it about once per quarter ring.
 type track struct {
 	p      *Player
 	it     Item
@@ -66,6 +92,8 @@ type track struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // wakes the producer
+	slow   atomic.Bool   // a Read of the source took slowRead or longer
+	watch  atomic.Bool   // opened: slow Reads count
 
 	closeMu sync.Mutex
 	closers []io.Closer
@@ -73,16 +101,23 @@ type track struct {
 
 	// Shared between producer and consumer; guarded by mu.
 	mu       sync.Mutex
-	units    []unit
-	head     uint64 // next unit to consume
-	tail     uint64 // next unit to publish
-	off      int    // values of units[head] already consumed
-	buffered int64  // samples in [head, tail) not yet consumed
-	opened   bool   // opening finished; the fields below it are set
-	done     bool   // the producer has published its last unit (until a seek)
-	exited   bool   // the producer goroutine returned
-	err      error  // why the producer stopped early
-	gen      uint64 // seek generation
+	units    []unit    // the ring; its length is the current depth
+	pcm      []float32 // len(units)*frameLen, nil until the track decodes
+	pkts     []byte    // the byte ring of packets (packet tracks)
+	pktHead  int64     // offset of the first byte still needed
+	pktTail  int64     // offset where the next packet goes
+	head     uint64    // next unit to consume
+	tail     uint64    // next unit to publish
+	off      int       // values of units[head] already consumed
+	buffered int64     // samples in [head, tail) not yet consumed
+	sleeping bool      // the producer waits for the low-water mark
+	full     bool      // the ring was full since the last seek or resize
+	want     int       // the ring's length the producer grows it to
+	opened   bool      // opening finished; the fields below it are set
+	done     bool      // the producer has published its last unit (until a seek)
+	exited   bool      // the producer goroutine returned
+	err      error     // why the producer stopped early
+	gen      uint64    // seek generation
 	seekReq  bool
 	seekTo   time.Duration
 	wantPCM  bool
@@ -93,14 +128,18 @@ type track struct {
 	startPos int64 // where playback (re)started, in samples
 
 	// Producer only.
-	pk     *audio.OggOpusReader
-	dec    audio.Decoder
-	decEOF bool
-	dpos   int64  // position of dec's next sample
-	fill   uint64 // next published unit that still needs PCM
-	pktBuf []byte
-	trash  []float32
-	noPCM  bool // opening the second stream failed: packets only
+	maxUnits int // BufferLimit in units
+	filling  bool
+	pktSize  int // expected bytes per packet
+	pk       *audio.OggOpusReader
+	dec      audio.Decoder
+	decEOF   bool
+	dpos     int64  // position of dec's next sample
+	fill     uint64 // next published unit that still needs PCM
+	pktBuf   []byte
+	pktLen   int // bytes of the packet in pktBuf for the unit being produced
+	trash    []float32
+	noPCM    bool // opening the second stream failed: packets only
 
 	// Consumer and control state; guarded by the player's mu.
 	verified   bool // the queue head still is this item (or it is the resume item)
@@ -116,7 +155,7 @@ type track struct {
 }
 
 func (p *Player) newTrack(ctx context.Context, it Item) *track {
-	t := &track{p: p, it: it, name: itemName(it), wake: make(chan struct{}, 1)}
+	t := &track{p: p, it: it, name: itemName(it), wake: make(chan struct{}, 1), maxUnits: p.units}
 	t.ctx, t.cancel = context.WithCancel(ctx)
 	t.heard = durToSamples(it.StartPosition)
 	return t
@@ -232,15 +271,15 @@ func (t *track) stop(err error) {
 
 // open opens the source and positions it at the item's start.
 func (t *track) open() error {
-	nunits := t.p.units
 	st, err := t.p.cfg.Opener.Open(t.ctx, t.it.Source)
 	if err != nil {
 		return fmt.Errorf("%w %q: %w", ErrOpen, t.name, err)
 	}
 	t.addCloser(st)
+	ws := watchedStream{st, t}
 	seekable := st.Seekable()
 	if seekable {
-		if t.pk, err = tryPackets(st); err != nil {
+		if t.pk, err = tryPackets(ws); err != nil {
 			return fmt.Errorf("%w %q: %w", ErrOpen, t.name, err)
 		}
 	}
@@ -250,27 +289,29 @@ func (t *track) open() error {
 		dur, hasDur = t.pk.Duration()
 		t.pktBuf = make([]byte, audio.MaxOpusFrame)
 	} else {
-		t.dec, err = audio.Open(t.ctx, st, audio.OpenOptions{Name: t.name, FFmpeg: t.p.cfg.FFmpeg})
+		t.dec, err = audio.Open(t.ctx, ws, audio.OpenOptions{Name: t.name, FFmpeg: t.p.cfg.FFmpeg})
 		if err != nil {
 			return fmt.Errorf("%w %q: %w", ErrOpen, t.name, err)
 		}
 		dur, hasDur = t.dec.Duration()
+		if err := t.p.ensureOutput(); err != nil {
+			return err
+		}
 	}
 	if !hasDur && t.it.Source.HasDuration && t.it.Source.Duration > 0 {
 		dur, hasDur = t.it.Source.Duration, true
 	}
-	t.units = make([]unit, nunits)
-	pcm := make([]float32, nunits*frameLen)
-	var pkts []byte
-	if t.pk != nil {
-		pkts = make([]byte, nunits*maxPacket)
+	n := min(t.maxUnits, int(prepAhead/audio.FrameDuration))
+	units := make([]unit, n)
+	var pcm []float32
+	if t.pk == nil {
+		pcm = make([]float32, n*frameLen)
 	}
-	for i := range t.units {
-		t.units[i].pcm = pcm[i*frameLen : (i+1)*frameLen : (i+1)*frameLen]
-		if pkts != nil {
-			t.units[i].pkt = pkts[i*maxPacket : (i+1)*maxPacket : (i+1)*maxPacket]
-		}
-	}
+	t.mu.Lock()
+	t.units, t.pcm = units, pcm
+	t.want = max(t.want, n)
+	t.mu.Unlock()
+	t.filling = true
 	start := t.it.StartPosition
 	if start > 0 && !seekable {
 		t.p.log.Info("player: the source cannot seek; playing from its start", "source", t.name, "start", start)
@@ -289,10 +330,32 @@ func (t *track) open() error {
 	t.startPos = durToSamples(start)
 	wantPCM := t.wantPCM
 	t.mu.Unlock()
+	t.watch.Store(true)
 	if wantPCM && t.pk != nil {
 		return t.lockstep()
 	}
 	return nil
+}
+
+// watchedStream times the Reads of a source once it opened: one that
+// takes slowRead or longer (a network stall, a busy SD card) makes the
+// track's ring grow to BufferLimit. Reads may come from another goroutine
+// (ffmpeg's stdin copier).
+type watchedStream struct {
+	audio.Stream
+	t *track
+}
+
+func (w watchedStream) Read(b []byte) (int, error) {
+	if !w.t.watch.Load() || w.t.slow.Load() {
+		return w.Stream.Read(b)
+	}
+	start := time.Now()
+	n, err := w.Stream.Read(b)
+	if time.Since(start) >= slowRead {
+		w.t.slow.Store(true)
+	}
+	return n, err
 }
 
 // tryPackets returns a packet reader when st is an Ogg Opus stream that
@@ -330,7 +393,7 @@ func (t *track) openDecoder() error {
 		return fmt.Errorf("%w %q (for decoding): %w", ErrOpen, t.name, err)
 	}
 	t.addCloser(st)
-	dec, err := audio.Open(t.ctx, st, audio.OpenOptions{Name: t.name, FFmpeg: t.p.cfg.FFmpeg})
+	dec, err := audio.Open(t.ctx, watchedStream{st, t}, audio.OpenOptions{Name: t.name, FFmpeg: t.p.cfg.FFmpeg})
 	if err != nil {
 		return fmt.Errorf("%w %q (for decoding): %w", ErrOpen, t.name, err)
 	}
@@ -338,7 +401,13 @@ func (t *track) openDecoder() error {
 	if t.trash == nil {
 		t.trash = make([]float32, frameLen)
 	}
-	return nil
+	if t.pcm == nil {
+		pcm := make([]float32, len(t.units)*frameLen)
+		t.mu.Lock()
+		t.pcm = pcm
+		t.mu.Unlock()
+	}
+	return t.p.ensureOutput()
 }
 
 // lockstep starts decoding alongside the packets. Units already published
@@ -432,10 +501,21 @@ func (t *track) step() bool {
 			t.mu.Unlock()
 			return false
 		}
+		if t.slow.Load() {
+			t.want = t.maxUnits
+		}
+		if n := min(t.want, t.maxUnits); n > len(t.units) {
+			t.mu.Unlock()
+			t.resize(n)
+			return true
+		}
 		if t.seekReq || (t.wantPCM && t.dec == nil && t.pk != nil && !t.noPCM) || (t.dec != nil && t.pk != nil && t.fill < t.tail) ||
-			(!t.done && t.tail-t.head < uint64(len(t.units))) {
+			t.wantsUnit() {
 			break
 		}
+		// Nothing to do until the ring drained to its low-water mark
+		// (NextFrame wakes us then), a seek, a request for PCM or the end.
+		t.sleeping = !t.done
 		t.mu.Unlock()
 		select {
 		case <-t.ctx.Done():
@@ -443,6 +523,7 @@ func (t *track) step() bool {
 		case <-t.wake:
 		}
 		t.mu.Lock()
+		t.sleeping = false
 	}
 	if t.seekReq {
 		d, gen := t.seekTo, t.gen
@@ -478,9 +559,12 @@ func (t *track) step() bool {
 	gen, idx := t.gen, t.tail
 	t.mu.Unlock()
 	u := &t.units[idx%uint64(len(t.units))]
-	end, err := t.produce(u)
+	end, err := t.produce(u, idx)
 	t.mu.Lock()
 	if gen == t.gen {
+		if u.pktN > 0 {
+			t.putPacket(u, t.pktBuf[:u.pktN])
+		}
 		if u.n > 0 || u.pktN > 0 {
 			t.tail++
 			t.fill = max(t.fill, t.tail)
@@ -502,6 +586,94 @@ func (t *track) step() bool {
 		t.p.poke()
 	}
 	return true
+}
+
+// wantsUnit reports whether the producer should publish another unit: it
+// fills the ring up once it drained to the low-water mark; t.mu is held.
+func (t *track) wantsUnit() bool {
+	if t.done {
+		return false
+	}
+	level := int(t.tail - t.head)
+	if level >= len(t.units) {
+		t.filling, t.full = false, true
+		return false
+	}
+	if level <= t.lowWater() {
+		t.filling = true
+	}
+	return t.filling
+}
+
+// lowWater is the level (in units) at which the producer refills the
+// ring: a quarter of it free; t.mu is held.
+func (t *track) lowWater() int {
+	return len(t.units) - max(1, len(t.units)/4)
+}
+
+// resize makes the ring n units deep, keeping what is buffered (the
+// producer only: it allocates outside t.mu and copies under it).
+func (t *track) resize(n int) {
+	units := make([]unit, n)
+	var pcm []float32
+	if t.pcm != nil {
+		pcm = make([]float32, n*frameLen)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := uint64(len(t.units))
+	for i := t.head; i < t.tail; i++ {
+		s, d := i%old, i%uint64(n)
+		units[d] = t.units[s]
+		if pcm != nil {
+			copy(pcm[d*frameLen:][:frameLen], t.pcm[s*frameLen:][:frameLen])
+		}
+	}
+	t.units, t.pcm = units, pcm
+	t.filling, t.full = true, false
+}
+
+// deepen asks for a ring of (at least) n units: the source became
+// audible.
+func (t *track) deepen(n int) {
+	t.mu.Lock()
+	if n <= t.want {
+		t.mu.Unlock()
+		return
+	}
+	t.want = n
+	t.sleeping = false
+	t.mu.Unlock()
+	signal(t.wake)
+}
+
+// slot returns the PCM storage of unit idx (the producer only).
+func (t *track) slot(idx uint64) []float32 {
+	s := idx % uint64(len(t.units))
+	return t.pcm[s*frameLen:][:frameLen]
+}
+
+// putPacket stores b as u's packet at the end of the byte ring, growing
+// it when b does not fit; t.mu is held.
+func (t *track) putPacket(u *unit, b []byte) {
+	if need := t.pktTail - t.pktHead + int64(len(b)); need > int64(len(t.pkts)) {
+		// Room for the packets of every unit is the bound: need never
+		// exceeds it.
+		n := max(2*len(t.pkts), int(need), len(t.units)*packetGuess)
+		pkts := make([]byte, min(n, len(t.units)*maxPacket))
+		for off := t.pktHead; off < t.pktTail; {
+			i, j := int(off%int64(len(t.pkts))), int(off%int64(len(pkts)))
+			k := min(int(t.pktTail-off), len(t.pkts)-i, len(pkts)-j)
+			copy(pkts[j:j+k], t.pkts[i:i+k])
+			off += int64(k)
+		}
+		t.pkts = pkts
+	}
+	i := int(t.pktTail % int64(len(t.pkts)))
+	k := copy(t.pkts[i:], b)
+	copy(t.pkts, b[k:])
+	u.pkt = t.pktTail
+	t.pktTail += int64(len(b))
 }
 
 // fail ends the track with err (the producer keeps waiting for a seek or
@@ -528,7 +700,7 @@ func (t *track) fillOne() {
 	gen := t.gen
 	u := &t.units[idx%uint64(len(t.units))]
 	t.mu.Unlock()
-	err := t.decodeFor(u)
+	err := t.decodeFor(u, t.slot(idx))
 	t.mu.Lock()
 	if gen == t.gen {
 		if idx >= t.head && err == nil {
@@ -542,18 +714,18 @@ func (t *track) fillOne() {
 	}
 }
 
-// decodeFor fills u.pcm with the decoded audio from u.pos on (zeros
-// before the start of the audio, nothing after its end).
-func (t *track) decodeFor(u *unit) error {
+// decodeFor fills pcm, u's storage, with the decoded audio from u.pos on
+// (zeros before the start of the audio, nothing after its end).
+func (t *track) decodeFor(u *unit, pcm []float32) error {
 	want := u.pos
 	i := 0
 	if want < 0 {
 		z := int(min(-want, frameSamples))
-		clear(u.pcm[:2*z])
+		clear(pcm[:2*z])
 		i = 2 * z
 		want += int64(z)
 	}
-	u.n = i
+	u.n = int32(i)
 	if i == frameLen {
 		return nil
 	}
@@ -563,8 +735,8 @@ func (t *track) decodeFor(u *unit) error {
 	if t.decEOF {
 		return nil
 	}
-	n, err := t.dec.Read(u.pcm[i:])
-	u.n += n
+	n, err := t.dec.Read(pcm[i:])
+	u.n += int32(n)
 	t.dpos += int64(n / 2)
 	if errors.Is(err, io.EOF) {
 		t.decEOF = true
@@ -573,19 +745,20 @@ func (t *track) decodeFor(u *unit) error {
 	return err
 }
 
-// produce fills u with the next unit; end says there is no unit after it
-// (u may still hold the last one).
-func (t *track) produce(u *unit) (end bool, err error) {
+// produce fills u, the unit idx, with the next unit (its packet goes to
+// pktBuf); end says there is no unit after it (u may still hold the last
+// one).
+func (t *track) produce(u *unit, idx uint64) (end bool, err error) {
 	u.n, u.hasPCM, u.pktN = 0, false, 0
 	if t.pk != nil {
 		at := durToSamples(t.pk.Position())
 		n, err := t.pk.ReadPacket(t.pktBuf)
 		switch {
 		case err == nil && n <= maxPacket:
-			u.pktN = copy(u.pkt, t.pktBuf[:n])
+			u.pktN = int32(n)
 			u.pos = at + opusLookahead
 			if t.dec != nil {
-				if err := t.decodeFor(u); err != nil {
+				if err := t.decodeFor(u, t.slot(idx)); err != nil {
 					return true, fmt.Errorf("%w %q: %w", ErrDecode, t.name, err)
 				}
 				u.hasPCM = true
@@ -606,8 +779,8 @@ func (t *track) produce(u *unit) (end bool, err error) {
 	if t.decEOF {
 		return true, nil
 	}
-	n, err := t.dec.Read(u.pcm)
-	u.n, u.hasPCM = n, true
+	n, err := t.dec.Read(t.slot(idx))
+	u.n, u.hasPCM = int32(n), true
 	t.dpos += int64(n / 2)
 	switch {
 	case err == nil:
@@ -671,29 +844,35 @@ func (t *track) requestPCM() {
 }
 
 // takePacket copies the head unit's packet into dst and its PCM (when it
-// has some) into prev.
+// has some and prev has room for it) into prev.
 func (t *track) takePacket(dst []byte, prev []float32) (n int, prevOK bool) {
 	t.mu.Lock()
 	if t.head == t.tail || t.off != 0 {
 		t.mu.Unlock()
 		return 0, false
 	}
-	u := &t.units[t.head%uint64(len(t.units))]
+	s := t.head % uint64(len(t.units))
+	u := &t.units[s]
 	if u.pktN == 0 {
 		t.mu.Unlock()
 		return 0, false
 	}
-	n = copy(dst, u.pkt[:u.pktN])
-	if u.hasPCM && u.n == frameLen {
-		copy(prev, u.pcm)
+	n = int(u.pktN)
+	i := int(u.pkt % int64(len(t.pkts)))
+	k := copy(dst[:n], t.pkts[i:])
+	copy(dst[k:n], t.pkts)
+	if u.hasPCM && u.n == frameLen && len(prev) == frameLen {
+		copy(prev, t.pcm[s*frameLen:][:frameLen])
 		prevOK = true
 	}
 	t.heard = u.pos + frameSamples
-	t.head++
 	t.buffered -= frameSamples
+	wake := t.advance(u)
 	t.mu.Unlock()
 	t.seekWait = false
-	signal(t.wake)
+	if wake {
+		signal(t.wake)
+	}
 	return n, prevOK
 }
 
@@ -702,35 +881,56 @@ func (t *track) takePacket(dst []byte, prev []float32) (n int, prevOK bool) {
 func (t *track) readPCM(dst []float32) int {
 	t.mu.Lock()
 	n := 0
-	consumed := false
+	wake := false
 	for n < len(dst) && t.head < t.tail {
-		u := &t.units[t.head%uint64(len(t.units))]
+		s := t.head % uint64(len(t.units))
+		u := &t.units[s]
 		if !u.hasPCM {
 			break
 		}
-		k := copy(dst[n:], u.pcm[t.off:u.n])
+		k := copy(dst[n:], t.pcm[s*frameLen+uint64(t.off):s*frameLen+uint64(u.n)])
 		n += k
 		t.off += k
 		t.heard = u.pos + int64(t.off/2)
 		t.buffered -= int64(k / 2)
-		if t.off >= u.n {
+		if t.off >= int(u.n) {
 			if u.pktN > 0 {
 				// A packet unit counts frameSamples however much PCM it has.
 				t.buffered -= int64(frameSamples - u.n/2)
 			}
-			t.head++
-			t.off = 0
-			consumed = true
+			wake = t.advance(u) || wake
 		}
 	}
 	t.mu.Unlock()
 	if n > 0 {
 		t.seekWait = false
 	}
-	if consumed {
+	if wake {
 		signal(t.wake)
 	}
 	return n
+}
+
+// advance consumes the head unit u and reports whether the producer must
+// be woken: the ring drained to its low-water mark, or below a quarter
+// after it had been full (the producer fell behind: the ring grows to
+// BufferLimit); t.mu is held.
+func (t *track) advance(u *unit) bool {
+	if u.pktN > 0 {
+		t.pktHead = u.pkt + int64(u.pktN)
+	}
+	t.head++
+	t.off = 0
+	level := int(t.tail - t.head)
+	if t.full && !t.done && level < len(t.units)/4 && t.want < t.maxUnits {
+		t.want, t.sleeping = t.maxUnits, false
+		return true
+	}
+	if t.sleeping && level <= t.lowWater() {
+		t.sleeping = false
+		return true
+	}
+	return false
 }
 
 // remain returns the samples left to play, when known: exact once the
@@ -770,6 +970,8 @@ func (t *track) requestSeek(d time.Duration) {
 	t.head = t.tail
 	t.off = 0
 	t.buffered = 0
+	t.pktHead = t.pktTail
+	t.full = false
 	t.gen++
 	t.seekReq, t.seekTo = true, d
 	t.done, t.err = false, nil
