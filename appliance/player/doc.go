@@ -61,12 +61,14 @@
 // waiting for their readers; it may be called once. The control goroutine
 // calls the Host (one call at a time, in the order things happened),
 // peeks, starts a reader per source and closes finished ones. Each open
-// source has one reader goroutine (the track) that opens it, decodes it
-// ahead into a ring bounded by BufferLimit (BUFFERLIMIT) and performs its
-// seeks; it blocks when the ring is full and is aborted by closing its
-// streams (which unblocks a Read on a slow source) and cancelling its
-// context (which kills ffmpeg). NextFrame runs on the voice connection's
-// send loop and never waits for I/O or decoding.
+// source has one reader goroutine (the track) that opens it, reads and
+// decodes it ahead into a ring (at most BufferLimit, BUFFERLIMIT; see
+// "# Memory") and performs its seeks; it sleeps when the ring is full,
+// NextFrame wakes it when a quarter of the ring is free (not after every
+// frame), and it is aborted by closing its streams (which unblocks a Read
+// on a slow source) and cancelling its context (which kills ffmpeg).
+// NextFrame runs on the voice connection's send loop and never waits for
+// I/O or decoding.
 //
 // A player prepares nothing unless the voice connection pulls it: the
 // control goroutine peeks only within 200 ms of a NextFrame call, so a
@@ -82,7 +84,9 @@
 // Locking: one player mutex guards the player's state and is held for the
 // whole of NextFrame (≈ 0.3 ms with encoding); each track has its own
 // mutex for its ring, taken briefly by its reader and by NextFrame (order:
-// player, then track). Host calls are made without any lock held.
+// player, then track; a reader takes the player's mutex, to make the
+// encoder, only without its own). Host calls are made without any lock
+// held.
 //
 // # The 20 ms path
 //
@@ -94,7 +98,9 @@
 // frame from the last gain to the new one), clipping to [-1, 1] (NaN from
 // a filter becomes 0), and the Opus encoder (audio.Encoder: bitrate and
 // complexity from Config.Encoder). It allocates nothing
-// (TestNextFrameAllocs, BenchmarkNextFrame).
+// (TestNextFrameAllocs, BenchmarkNextFrame): the encoder and the mixing
+// buffers are made by the reader of the first source that decodes, before
+// it hands out PCM.
 //
 // Measured on the development machine (2 vCPU, shared): encoding at
 // complexity 10 ≈ 0.31–0.42 ms per frame (1.6–2.1 % of a core per
@@ -128,7 +134,8 @@
 //
 // When PCM is needed (a volume other than 1, a filter, a crossfade, a
 // pause or seek fade, a gapless join that is not frame-aligned), the
-// reader opens the source a second time with a decoder (lockstep): units
+// reader opens the source a second time with a decoder (lockstep; only
+// then does the source get PCM storage, and the player an encoder): units
 // already buffered get their PCM filled in from the head on, and from then
 // on every unit carries both the packet and its PCM. The output switches
 // to encoding once PCM is at hand (≈ 2 frames for a file; longer for HTTP,
@@ -218,7 +225,70 @@
 //
 // # Memory
 //
-// Each open source holds BufferLimit of PCM (5 s: 1.9 MB of float32) and,
-// for passthrough, 375 KB of packet slots; a playing guild has one or two
-// sources open (three briefly around a crossfade).
+// What a player holds follows what it does (BenchmarkPlayerMemory: Go
+// heap per player, without the voice connection):
+//
+//   - Idle: ≈ 18 KB. The encoder (48 KB) and the mixing buffers (46 KB,
+//     46 KB more with a filter) are made by the first source that decodes
+//     and dropped when no source is open; a passthrough player has none.
+//   - Each open source has a ring of 20 ms units, 200 ms deep (prepAhead)
+//     while it is prepared ahead of its turn, 1 s (startAhead) once it is
+//     audible, and BufferLimit once it showed that it can stall: a Read
+//     that took 50 ms or more, or a ring its reader let drain below a
+//     quarter after it had been full (TestRingGrows). Packets are stored
+//     packed in a byte ring that grows with their sizes (≈ 320 bytes a
+//     packet at 128 kb/s, not 1,500-byte slots); PCM storage (float32,
+//     7.5 KB a unit) exists only for a source that decodes, so a
+//     passthrough source gets it when lockstep starts (TestRingDepth).
+//     Its packet reader keeps 8 KB of input and its largest Ogg page
+//     (package audio); a decoder keeps 64 KB of input.
+//
+// Measured: passthrough ≈ 77 KB with one source, ≈ 122 KB while the next
+// is prepared; decoding (WAV) and encoding ≈ 590 KB and ≈ 770 KB (the 1 s
+// ring of the audible source is 384 KB of it). A source that reached
+// BufferLimit (5 s) holds 1.9 MB of PCM, or ≈ 80 KB of packets. With the
+// voice connection (discodo bench, RSS per player, next source prepared):
+// passthrough 1.13 MB before this design, ≈ 210 KB after; encoded
+// (complexity 10) 4.1 MB, ≈ 800 KB.
+//
+// # Why is BUFFERLIMIT a bound, not a depth?
+//
+// node-protocol.md section 9 has BUFFERLIMIT as "seconds decoded ahead",
+// and discodo decodes that far ahead of every source: 1.9 MB of float32
+// per source, 4 MB per player while the next source is prepared, 1 GB
+// for 250 playing guilds on a board that has 512 MB. Here decoding ahead
+// is bounded by BUFFERLIMIT, and a source is read that far only once it
+// showed that it needs it. A local file, or an HTTP stream whose server
+// sends ahead (its bytes wait in the socket's buffer: the source is still
+// buffered, only not decoded), does not make the reader wait, and a 1 s
+// ring refilled at 750 ms covers the scheduling of a loaded board; a source that stalls once (a slow network, a
+// throttled server, a busy SD card) is noticed at its first slow Read,
+// long before a 1 s ring runs dry, and gets all of BUFFERLIMIT from then
+// on. What this does not cover, and discodo's eager 5 s would: a source
+// that never made its reader wait and then stalls, all at once, for
+// longer than its ring (0.75 to 1 s) and its socket's buffer hold. A
+// BUFFERLIMIT under 1 s bounds every ring from the start.
+//
+// # Why float32 in the ring?
+//
+// int16 would halve the PCM, but it quantizes what the decoders produce
+// (24-bit FLAC, float WAV, the float output of the Opus, Vorbis and MP3
+// decoders) before the volume and the filters, clips decoded overs (> 1.0,
+// common in lossy decoders' output) before the volume could bring them
+// back, and loses the sample-exactness that the seek, gapless and
+// passthrough tests check. The shorter ring saves more and keeps the
+// audio as decoded.
+//
+// # Why refill at a low-water mark?
+//
+// NextFrame used to wake the reader after every unit it took: every 20 ms
+// slot cost two goroutine wake-ups (the send loop's timer, then the
+// reader), and the reader, readied by the send loop, ran next on its P,
+// ahead of the send loops queued there. Now the reader sleeps until a
+// quarter of the ring is free and refills it in one go (TestReaderRefillsAtLowWater):
+// at 1000 passthrough streams (discodo bench, execution traces) the
+// goroutine-to-goroutine wake-ups fell from 50,000 to 4,300 a second,
+// the node's CPU from 0.86–0.88 to 0.60–0.72 cores, and the scheduling
+// delay of the send loops (timer to running) from p99 2.0 ms to 1.5 ms.
+// A refill runs for a few µs between syscalls (p99 13 µs).
 package player
