@@ -323,6 +323,7 @@ func (p *Player) control(ctx context.Context, wg *sync.WaitGroup, deliver []even
 		for _, ev := range deliver {
 			p.deliver(ev)
 		}
+		clear(deliver) // events hold their tracks (and rings) alive
 		for _, t := range closing {
 			t.abort()
 		}
