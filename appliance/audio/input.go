@@ -23,7 +23,7 @@ type Seekability interface {
 }
 
 const (
-	inputBuffer = 64 << 10
+	inputBuffer = 16 << 10
 	// packetInputBuffer is OggOpusReader's buffer: it reads whole pages
 	// into its own page buffer (a read that large bypasses this one), so
 	// a small one does (a passthrough stream keeps it for its lifetime).

@@ -133,15 +133,22 @@ func TestNextFrameAllocs(t *testing.T) {
 			p, _ := c.start(t, 10)
 			buf := make([]byte, audio.MaxOpusFrame)
 			empty := 0
-			// Within what the ring holds when it starts (startAhead, 1 s):
-			// pulled this fast, the reader could not keep up with more.
-			allocs := testing.AllocsPerRun(40, func() {
-				if p.NextFrame(buf) == 0 {
-					empty++
+			// In rounds within what a full ring holds (readAhead, 200
+			// ms): pulled this fast, the reader could not keep up with
+			// more, so each round waits for it to refill.
+			for round := range 8 {
+				deadline := time.Now().Add(2 * time.Second)
+				for ringOf(p, false).level < aheadUnits-1 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
 				}
-			})
-			if allocs != 0 || empty > 0 {
-				t.Errorf("%v allocations per frame, %d empty frames", allocs, empty)
+				allocs := testing.AllocsPerRun(aheadUnits/2-1, func() {
+					if p.NextFrame(buf) == 0 {
+						empty++
+					}
+				})
+				if allocs != 0 || empty > 0 {
+					t.Fatalf("round %d: %v allocations per frame, %d empty frames", round, allocs, empty)
+				}
 			}
 		})
 	}

@@ -64,7 +64,7 @@
 // source has one reader goroutine (the track) that opens it, reads and
 // decodes it ahead into a ring (at most BufferLimit, BUFFERLIMIT; see
 // "# Memory") and performs its seeks; it sleeps when the ring is full,
-// NextFrame wakes it when a quarter of the ring is free (not after every
+// NextFrame wakes it when half of the ring is free (not after every
 // frame), and it is aborted by closing its streams (which unblocks a Read
 // on a slow source) and cancelling its context (which kills ffmpeg).
 // NextFrame runs on the voice connection's send loop and never waits for
@@ -228,28 +228,36 @@
 // What a player holds follows what it does (BenchmarkPlayerMemory: Go
 // heap per player, without the voice connection):
 //
-//   - Idle: ≈ 18 KB. The encoder (48 KB) and the mixing buffers (46 KB,
+//   - Idle: ≈ 14 KB. The encoder (48 KB) and the mixing buffers (46 KB,
 //     46 KB more with a filter) are made by the first source that decodes
 //     and dropped when no source is open; a passthrough player has none.
-//   - Each open source has a ring of 20 ms units, 200 ms deep (prepAhead)
-//     while it is prepared ahead of its turn, 1 s (startAhead) once it is
-//     audible, and BufferLimit once it showed that it can stall: a Read
-//     that took 50 ms or more, or a ring its reader let drain below a
-//     quarter after it had been full (TestRingGrows). Packets are stored
-//     packed in a byte ring that grows with their sizes (≈ 320 bytes a
-//     packet at 128 kb/s, not 1,500-byte slots); PCM storage (float32,
-//     7.5 KB a unit) exists only for a source that decodes, so a
-//     passthrough source gets it when lockstep starts (TestRingDepth).
-//     Its packet reader keeps 8 KB of input and its largest Ogg page
-//     (package audio); a decoder keeps 64 KB of input.
+//   - Each open source has a ring of 20 ms units, 200 ms deep
+//     (readAhead), prepared or audible, and BufferLimit once it showed
+//     that it can stall: a Read that took 50 ms or more, or a ring its
+//     reader let drain below a quarter after it had been full
+//     (TestRingGrows). Packets are stored packed in a byte ring that
+//     grows with their sizes (≈ 320 bytes a packet at 128 kb/s, not
+//     1,500-byte slots); PCM storage (float32, 7.5 KB a unit) exists only
+//     for a source that decodes, so a passthrough source gets it when
+//     lockstep starts (TestRingDepth). Its packet reader keeps 8 KB of
+//     input and its largest Ogg page (package audio); a decoder keeps
+//     16 KB of input.
 //
-// Measured: passthrough ≈ 77 KB with one source, ≈ 122 KB while the next
-// is prepared; decoding (WAV) and encoding ≈ 590 KB and ≈ 770 KB (the 1 s
-// ring of the audible source is 384 KB of it). A source that reached
-// BufferLimit (5 s) holds 1.9 MB of PCM, or ≈ 80 KB of packets. With the
-// voice connection (discodo bench, RSS per player, next source prepared):
-// passthrough 1.13 MB before this design, ≈ 210 KB after; encoded
-// (complexity 10) 4.1 MB, ≈ 800 KB.
+// Why 200 ms and not seconds: a local file refills it in microseconds,
+// and an HTTP source's next seconds already wait in the kernel's socket
+// buffer as compressed bytes (16 KB a second at 128 kb/s) rather than as
+// PCM (384 KB a second); a source that cannot keep 200 ms ahead shows it
+// and gets BufferLimit before the ring runs dry. The reader refills at
+// half free (every 100 ms), not after every frame.
+//
+// Measured (BenchmarkPlayerMemory, Go heap): idle ≈ 14 KB; passthrough
+// ≈ 59 KB, ≈ 104 KB while the next source is prepared; decoding (WAV)
+// and encoding ≈ 239 KB, ≈ 365 KB while the next is prepared (its
+// decoder and ring). A source that reached BufferLimit (5 s) holds
+// 1.9 MB of PCM, or ≈ 80 KB of packets. With the voice connection
+// (discodo bench, RSS per player): passthrough 1.13 MB with the first
+// design (a 5 s PCM ring per source), ≈ 135 KB now; encoded (complexity
+// 10) 4.1 MB, ≈ 290 KB.
 //
 // # Why is BUFFERLIMIT a bound, not a depth?
 //
@@ -284,11 +292,15 @@
 // NextFrame used to wake the reader after every unit it took: every 20 ms
 // slot cost two goroutine wake-ups (the send loop's timer, then the
 // reader), and the reader, readied by the send loop, ran next on its P,
-// ahead of the send loops queued there. Now the reader sleeps until a
-// quarter of the ring is free and refills it in one go (TestReaderRefillsAtLowWater):
-// at 1000 passthrough streams (discodo bench, execution traces) the
+// ahead of the send loops queued there. Now the reader sleeps until
+// half of the ring is free and refills it in one go
+// (TestReaderRefillsAtLowWater). At 1000 passthrough streams (discodo
+// bench, execution traces, a 1 s ring refilled at a quarter free) the
 // goroutine-to-goroutine wake-ups fell from 50,000 to 4,300 a second,
 // the node's CPU from 0.86–0.88 to 0.60–0.72 cores, and the scheduling
 // delay of the send loops (timer to running) from p99 2.0 ms to 1.5 ms.
-// A refill runs for a few µs between syscalls (p99 13 µs).
+// The 200 ms ring refilled at half free wakes each reader 10 times a
+// second; at 1000 streams that measured the same (0.67–0.70 cores, p99
+// 2.7–2.9 ms in the same hour). A refill runs for a few µs between
+// syscalls (p99 13 µs).
 package player

@@ -44,7 +44,7 @@ func ringOf(p *Player, next bool) ring {
 }
 
 // TestReaderRefillsAtLowWater: the reader is not woken after every frame
-// NextFrame takes: it refills the ring in one go when a quarter of it is
+// NextFrame takes: it refills the ring in one go when half of it is
 // free, and playback never runs dry.
 func TestReaderRefillsAtLowWater(t *testing.T) {
 	for _, format := range []string{"wav16", "opus"} {
@@ -57,8 +57,8 @@ func TestReaderRefillsAtLowWater(t *testing.T) {
 				h.add(item("a", a))
 				d.pull(5)
 				r := ringOf(p, false)
-				if r.units != audibleUnits || r.level < audibleUnits*3/4 {
-					t.Fatalf("audible ring %+v, want %d units, filled", r, audibleUnits)
+				if r.units != aheadUnits || r.level < aheadUnits/2 {
+					t.Fatalf("audible ring %+v, want %d units, filled", r, aheadUnits)
 				}
 				const frames = 150
 				refills, lowest := 0, r.level
@@ -71,11 +71,11 @@ func TestReaderRefillsAtLowWater(t *testing.T) {
 					lowest = min(lowest, n.level)
 					r = n
 				}
-				// A quarter of 50 units: a refill every 12 or 13 frames.
-				if refills > frames/12+1 || refills < frames/13-1 {
-					t.Errorf("%d refills in %d frames, want one per quarter ring (%d)", refills, frames, frames/12)
+				// Half of the ring: a refill every aheadUnits/2 frames.
+				if per := aheadUnits / 2; refills > frames/per+1 || refills < frames/per-1 {
+					t.Errorf("%d refills in %d frames, want one per half ring (%d)", refills, frames, frames/per)
 				}
-				if lowest < audibleUnits*3/4-1 {
+				if lowest < aheadUnits/2-1 {
 					t.Errorf("the ring went down to %d units", lowest)
 				}
 				if st := p.Stats(); st.Nulled != 0 {
@@ -86,8 +86,7 @@ func TestReaderRefillsAtLowWater(t *testing.T) {
 	}
 }
 
-// TestRingDepth: a prepared source reads 200 ms ahead, an audible one
-// 1 s; a passthrough source has no PCM storage (and the player no
+// TestRingDepth: a source, prepared or audible, reads 200 ms ahead; a passthrough source has no PCM storage (and the player no
 // encoder) until it needs PCM, and its packets take what their sizes
 // need; an idle player drops its encoder.
 func TestRingDepth(t *testing.T) {
@@ -101,13 +100,12 @@ func TestRingDepth(t *testing.T) {
 		h.add(item("a", a), item("b", a), item("w", w))
 		d.pull(10)
 		cur, next := ringOf(p, false), ringOf(p, true)
-		prep := int(prepAhead / audio.FrameDuration)
-		if cur.units != audibleUnits || cur.pcm || !next.exists || next.units != prep || next.pcm {
-			t.Fatalf("current %+v, next %+v: want %d and %d units, no PCM", cur, next, audibleUnits, prep)
+		if cur.units != aheadUnits || cur.pcm || !next.exists || next.units != aheadUnits || next.pcm {
+			t.Fatalf("current %+v, next %+v: want %d units each, no PCM", cur, next, aheadUnits)
 		}
 		// 128 kb/s: about 320 bytes a packet; the byte ring is sized
 		// for what it holds, not for 1,500 bytes a unit.
-		if cur.pkts > audibleUnits*packetGuess*2 || cur.live > int64(cur.pkts) || cur.live < int64(cur.level)*100 {
+		if cur.pkts > aheadUnits*packetGuess*2 || cur.live > int64(cur.pkts) || cur.live < int64(cur.level)*100 {
 			t.Errorf("packet ring of %d bytes holding %d for %d units", cur.pkts, cur.live, cur.level)
 		}
 		p.mu.Lock()
@@ -130,7 +128,7 @@ func TestRingDepth(t *testing.T) {
 		d.until(500, func() bool { _, ok := h.find("start", "w"); return ok })
 		d.pull(10)
 		cur = ringOf(p, false)
-		if cur.units != audibleUnits || !cur.pcm || cur.pkts != 0 {
+		if cur.units != aheadUnits || !cur.pcm || cur.pkts != 0 {
 			t.Errorf("WAV ring %+v", cur)
 		}
 		d.until(500, func() bool { _, ok := h.find("stop", "w"); return ok })
@@ -229,11 +227,11 @@ func TestRingGrows(t *testing.T) {
 			d := newDriver(p, 20*time.Millisecond)
 			h.add(item("a", a))
 			d.pull(10)
-			if r := ringOf(p, false); r.units != audibleUnits {
+			if r := ringOf(p, false); r.units != aheadUnits {
 				t.Fatalf("ring %+v", r)
 			}
-			// The next Read of the source (64 KB of WAV: within 0.4 s)
-			// takes 60 ms; the ring, 1 s deep, does not run dry.
+			// The next Read of the source (16 KB of WAV: within 0.1 s)
+			// takes 60 ms; the ring, 200 ms deep, does not run dry.
 			g.delayNext(60 * time.Millisecond)
 			d.pull(40)
 			if r := ringOf(p, false); r.units != maxUnits || r.level < maxUnits*3/4 {
@@ -254,8 +252,8 @@ func TestRingGrows(t *testing.T) {
 			d.pull(10)
 			// The source stops delivering: the ring drains.
 			g.close()
-			d.until(60, func() bool { return ringOf(p, false).level < audibleUnits/4 })
-			if r := ringOf(p, false); r.want != maxUnits || r.units != audibleUnits {
+			d.until(60, func() bool { return ringOf(p, false).level < aheadUnits/4 })
+			if r := ringOf(p, false); r.want != maxUnits || r.units != aheadUnits {
 				t.Errorf("drained to %d units: want %d (of %d units), want %d", r.level, r.want, r.units, maxUnits)
 			}
 			g.open()

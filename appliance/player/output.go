@@ -21,8 +21,6 @@ const (
 	// fifoCap is the room for re-framed filter output (Process may return
 	// up to four frames; wasm.Cap).
 	fifoCap = 6 * frameLen
-	// audibleUnits is the ring of an audible source (startAhead).
-	audibleUnits = int(startAhead / audio.FrameDuration)
 )
 
 // output is the state of the 20 ms path; guarded by the player's mu.
@@ -224,7 +222,6 @@ func (p *Player) promote() bool {
 		return false
 	}
 	p.cur, p.next = n, nil
-	n.deepen(audibleUnits)
 	p.skipWait = 0
 	if n.fromStart() {
 		// A source heard from its beginning needs no fade-in, whatever
@@ -419,7 +416,6 @@ func (p *Player) crossfadeStep() {
 func (p *Player) startFade(l int64, reason StopReason) {
 	p.fade = fade{on: true, from: p.cur, reason: reason, length: max(l, frameSamples)}
 	p.cur, p.next = p.next, nil
-	p.cur.deepen(audibleUnits)
 	p.poke()
 }
 

@@ -35,12 +35,12 @@ const (
 	// samples reads and drops them rather than seek.
 	discardLimit = audio.SampleRate
 
-	// prepAhead is how far a source prepared ahead of time is read until
-	// it becomes audible; startAhead how far an audible one is read
+	// readAhead is how far a source is read ahead, prepared or audible,
 	// until it shows that it can make its reader wait; then the ring
 	// grows to BufferLimit (see "# Memory" in doc.go).
-	prepAhead  = 200 * time.Millisecond
-	startAhead = time.Second
+	readAhead = 200 * time.Millisecond
+	// aheadUnits is readAhead in 20 ms units.
+	aheadUnits = int(readAhead / audio.FrameDuration)
 	// slowRead: a Read of the source that takes this long (after the
 	// source opened) shows that the source can stall.
 	slowRead = 50 * time.Millisecond
@@ -76,15 +76,14 @@ type unit struct {
 //   - pcm: a decoder only (every other format, non-seekable streams, or a
 //     packet track that met a packet it cannot pass through).
 //
-// The ring holds prepAhead (200 ms) while the source is prepared, 1 s
-// (startAhead) once it is audible, and grows to BufferLimit when the
+// The ring holds readAhead (200 ms), and grows to BufferLimit when the
 // source shows it can stall: a Read that took slowRead, or a ring the
 // producer let drain below a quarter after it had been full. Its PCM storage exists only
 // for tracks that decode (allocated when lockstep starts for packet
 // tracks); packets are stored packed in a byte ring that grows with
 // their sizes. The producer refills the ring when it has drained to its
-// low-water mark (a quarter free), not after every unit: NextFrame wakes
-// it about once per quarter ring.
+// low-water mark (half of it free), not after every unit: NextFrame wakes
+// it about once per half ring (100 ms).
 type track struct {
 	p      *Player
 	it     Item
@@ -301,7 +300,7 @@ func (t *track) open() error {
 	if !hasDur && t.it.Source.HasDuration && t.it.Source.Duration > 0 {
 		dur, hasDur = t.it.Source.Duration, true
 	}
-	n := min(t.maxUnits, int(prepAhead/audio.FrameDuration))
+	n := min(t.maxUnits, aheadUnits)
 	units := make([]unit, n)
 	var pcm []float32
 	if t.pk == nil {
@@ -606,9 +605,9 @@ func (t *track) wantsUnit() bool {
 }
 
 // lowWater is the level (in units) at which the producer refills the
-// ring: a quarter of it free; t.mu is held.
+// ring: half of it free; t.mu is held.
 func (t *track) lowWater() int {
-	return len(t.units) - max(1, len(t.units)/4)
+	return len(t.units) - max(1, len(t.units)/2)
 }
 
 // resize makes the ring n units deep, keeping what is buffered (the
