@@ -14,6 +14,10 @@ type EncoderConfig struct {
 	// Complexity from 1 (cheapest) to 10 (best); 0 means
 	// DefaultComplexity.
 	Complexity int
+	// Meter, when set, is given the CPU time each Encode spends in libopus
+	// (discodo bench measures libopus inside the running node with it);
+	// nil costs nothing.
+	Meter *EncodeMeter
 }
 
 const (
@@ -85,7 +89,13 @@ func (e *Encoder) Encode(pcm []float32, out []byte) (int, error) {
 	if len(pcm) != FrameLen {
 		return 0, fmt.Errorf("%w: %d samples, want %d", ErrFrameSize, len(pcm), FrameLen)
 	}
-	n, err := e.enc.EncodeFloat32(pcm, out)
+	var n int
+	var err error
+	if m := e.cfg.Meter; m != nil {
+		n, err = m.encode(e.enc, pcm, out)
+	} else {
+		n, err = e.enc.EncodeFloat32(pcm, out)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("audio: Opus encode: %w", err)
 	}

@@ -83,7 +83,7 @@ func TestRunSmoke(t *testing.T) {
 			if res.Sink.Sessions != 2 || res.Sink.Packets < res.Sent || res.Sink.Violations != 0 {
 				t.Errorf("sink: %+v", res.Sink)
 			}
-			if res.Cores <= 0 || res.SinkCores < 0 || res.RSSIdle <= 0 || res.RSSActive <= 0 || res.EncodeFrame <= 0 {
+			if res.Cores <= 0 || res.SinkCores < 0 || res.RSSIdle <= 0 || res.RSSActive <= 0 || (res.EncodeFrame > 0) != (tc.mode == ModeEncode) {
 				t.Errorf("figures missing: %+v", res)
 			}
 			if res.P99 <= 0 || res.P99 < res.P50 || res.Max < res.P99-histStep {

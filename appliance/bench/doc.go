@@ -30,10 +30,10 @@
 //   - CPU: the process's user+system time (getrusage) over wall time, in
 //     cores and in % of one core per stream;
 //   - libopus alone: one 20 ms frame of the same audio encoded with the
-//     same settings on one locked thread (its CPU clock; the median of ten
-//     batches), before and after
-//     the streams, and the node's overhead: CPU per stream over that,
-//     minus one;
+//     same settings every 20 ms on one locked thread while the streams
+//     run (its CPU clock; the median over the run; its CPU time is taken
+//     out of the node's), and the node's overhead: CPU per stream over
+//     that, minus one;
 //   - send deviation: how late each packet left against its slot of the
 //     20 ms grid, from voice.Config.ObserveSend (a lock-free histogram of
 //     10 µs buckets): p50, p99, max;

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -137,10 +136,10 @@ type Result struct {
 	// PerStream is Cores per stream, in % of one core.
 	PerStream float64 `json:"per_stream_pct"`
 	// EncodeFrame is libopus encoding one frame of the same audio with the
-	// same settings, alone on one thread, measured in the same process
-	// before and after the streams ran; EncodePct the same per stream in
-	// % of a core; Overhead is PerStream over EncodePct, minus one (encode
-	// mode).
+	// same settings: the CPU time the players' encoders spent in libopus
+	// per frame while the streams ran (audio.EncodeMeter; 0 when nothing
+	// was encoded); EncodePct the same per stream in % of a core;
+	// Overhead is PerStream over EncodePct, minus one.
 	EncodeFrame time.Duration `json:"encode_frame"`
 	EncodePct   float64       `json:"encode_pct"`
 	Overhead    float64       `json:"overhead"`
@@ -265,12 +264,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		defer filters.Close(context.Background())
 	}
 
-	// libopus alone, before the streams (again after them, below).
-	pcm := signal(10)
-	enc1, err := encodeCost(cfg.Encoder, pcm)
-	if err != nil {
-		return res, err
-	}
+	// libopus alone: what the players' encoders spend in it, measured
+	// inside them (audio.EncodeMeter) while the streams run, so under the
+	// same caches, sibling hyperthreads and kernel as the rest of the node.
+	// Timed before or after the streams instead, on an idle machine,
+	// libopus came out 10–30 % cheaper than among the streams, and the
+	// overhead figure swung with it.
+	meter := new(audio.EncodeMeter)
+	cfg.Encoder.Meter = meter
 
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -359,6 +360,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		defer trace.Stop()
 	}
 	drops0 := udpDrops()
+	opus0, frames0 := meter.Load()
 	cpu0, wall0, pre0 := cpuTime(), time.Now(), preemptions()
 	hist.start()
 	var hwm int64
@@ -387,6 +389,7 @@ measure:
 		trace.Stop()
 	}
 	cpu1, wall1, pre1 := cpuTime(), time.Now(), preemptions()
+	opus1, frames1 := meter.Load()
 	m1 := readMachine()
 	res.LoadEnd = loadAvg()
 	after := snapshot(streams)
@@ -426,19 +429,11 @@ measure:
 	}
 	res.SinkDropsRun = udpDrops() - dropsRun
 
-	// Stop the streams before measuring libopus again.
-	for _, s := range streams {
-		_ = s.conn.Close()
+	if frames1 > frames0 {
+		res.EncodeFrame = (opus1 - opus0) / time.Duration(frames1-frames0)
 	}
-	cancel()
-	wg.Wait()
-	enc2, err := encodeCost(cfg.Encoder, pcm)
-	if err != nil {
-		return res, err
-	}
-	res.EncodeFrame = (enc1 + enc2) / 2
 	res.EncodePct = 100 * float64(res.EncodeFrame) / float64(audio.FrameDuration)
-	if cfg.Mode == ModeEncode {
+	if res.EncodeFrame > 0 {
 		res.Overhead = res.PerStream/res.EncodePct - 1
 	}
 	log.Info("run done", "mode", cfg.Mode, "streams", cfg.Streams,
@@ -574,51 +569,6 @@ func (a counts) sub(b counts) counts {
 		sendErrors: a.sendErrors - b.sendErrors, nulled: a.nulled - b.nulled,
 		passed: a.passed - b.passed, encoded: a.encoded - b.encoded,
 	}
-}
-
-// encodeCost is the CPU time libopus takes to encode one 20 ms frame of
-// pcm with cfg, measured on one locked OS thread (its CPU clock): the
-// median of ten batches over pcm, after a warm-up. A batch that a
-// neighbour slowed down (a busy sibling hyperthread, stolen time counted
-// as ours) does not move the median much.
-func encodeCost(cfg audio.EncoderConfig, pcm []float32) (time.Duration, error) {
-	type result struct {
-		d   time.Duration
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		enc, err := audio.NewEncoder(cfg)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer enc.Close()
-		out := make([]byte, audio.MaxOpusFrame)
-		frames := len(pcm) / audio.FrameLen
-		for i := range min(frames, 50) { // warm-up
-			if _, err := enc.Encode(pcm[i*audio.FrameLen:(i+1)*audio.FrameLen], out); err != nil {
-				done <- result{err: err}
-				return
-			}
-		}
-		const batches = 10
-		per := max(frames/batches, 1)
-		costs := make([]time.Duration, 0, batches)
-		for b := range batches {
-			t0 := threadCPU()
-			for i := b * per; i < (b+1)*per && i < frames; i++ {
-				_, _ = enc.Encode(pcm[i*audio.FrameLen:(i+1)*audio.FrameLen], out)
-			}
-			costs = append(costs, (threadCPU()-t0)/time.Duration(per))
-		}
-		slices.Sort(costs)
-		done <- result{d: costs[len(costs)/2]}
-	}()
-	r := <-done
-	return r.d, r.err
 }
 
 // loopHost is the node's side for a benchmark player: a queue that

@@ -28,16 +28,16 @@ func formatTable(results []Result) string {
 		if r.DAVE {
 			dave = fmt.Sprintf("on (%d/%d decrypted)", r.Sink.DAVEDecrypted, r.Sink.DAVEChecked)
 		}
-		overhead := "–"
-		if r.Mode == ModeEncode {
-			overhead = fmt.Sprintf("%+.0f %%", 100*r.Overhead)
+		libopus, overhead := "–", "–"
+		if r.EncodeFrame > 0 {
+			libopus, overhead = fmt.Sprintf("%.2f", r.EncodePct), fmt.Sprintf("%+.0f %%", 100*r.Overhead)
 		}
 		sinkCores := "in process"
 		if r.SinkCores >= 0 {
 			sinkCores = fmt.Sprintf("%.2f", r.SinkCores)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %.2f | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f→%.2f | %d, %d, %d, %d |\n",
-			mode, r.Streams, dave, r.Cores, r.PerStream, r.EncodePct, overhead,
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.3f | %s | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f→%.2f | %d, %d, %d, %d |\n",
+			mode, r.Streams, dave, r.Cores, r.PerStream, libopus, overhead,
 			ms(r.P50), ms(r.P99), ms(r.Max), r.Deficit, r.Nulled, r.Late,
 			mb(r.RSSIdle), mb(r.RSSActive), kb(r.PerPlayer), sinkCores, r.MachineBusy, r.Preempted, r.LoadStart, r.LoadEnd,
 			r.Sink.Packets, r.SinkDrops, r.SinkDropsRun, r.Sink.Violations)
@@ -49,7 +49,7 @@ func formatTable(results []Result) string {
 		}
 	}
 	b.WriteString("\nCPU: the process's user+system time over the measured wall time (the fake voice server runs in its own process unless marked). " +
-		"libopus alone: one 20 ms frame of the same audio encoded with the same settings on one thread, before and after the streams. " +
+		"libopus alone: one 20 ms frame of the same audio encoded with the same settings every 20 ms on one thread while the streams run (median; its CPU is not counted as the node's). " +
 		"p50/p99/max: how late each packet left against its slot of the 20 ms grid (voice send loop), to 10 µs. " +
 		"deficit: grid slots skipped after stalls; nulled: slots a playing player had nothing ready; late: slots started ≥ 5 ms late. " +
 		"per player: (RSS active − RSS idle) / streams. preempted/s: involuntary context switches of the node's threads.\n")
