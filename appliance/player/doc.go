@@ -231,8 +231,9 @@
 //   - Idle: ≈ 14 KB. The encoder (48 KB) and the mixing buffers (46 KB,
 //     46 KB more with a filter) are made by the first source that decodes
 //     and dropped when no source is open; a passthrough player has none.
-//   - Each open source has a ring of 20 ms units, 200 ms deep
-//     (readAhead), prepared or audible, and BufferLimit once it showed
+//   - Each open source has a ring of 20 ms units, 60 ms deep while it is
+//     prepared ahead of its turn (prepUnits), 200 ms (readAhead) once it
+//     is audible, and BufferLimit once it showed
 //     that it can stall: a Read that took 50 ms or more, or a ring its
 //     reader let drain below a quarter after it had been full
 //     (TestRingGrows). Packets are stored packed in a byte ring that

@@ -86,7 +86,8 @@ func TestReaderRefillsAtLowWater(t *testing.T) {
 	}
 }
 
-// TestRingDepth: a source, prepared or audible, reads 200 ms ahead; a passthrough source has no PCM storage (and the player no
+// TestRingDepth: a prepared source reads 60 ms ahead, an audible one
+// 200 ms; a passthrough source has no PCM storage (and the player no
 // encoder) until it needs PCM, and its packets take what their sizes
 // need; an idle player drops its encoder.
 func TestRingDepth(t *testing.T) {
@@ -100,8 +101,8 @@ func TestRingDepth(t *testing.T) {
 		h.add(item("a", a), item("b", a), item("w", w))
 		d.pull(10)
 		cur, next := ringOf(p, false), ringOf(p, true)
-		if cur.units != aheadUnits || cur.pcm || !next.exists || next.units != aheadUnits || next.pcm {
-			t.Fatalf("current %+v, next %+v: want %d units each, no PCM", cur, next, aheadUnits)
+		if cur.units != aheadUnits || cur.pcm || !next.exists || next.units != prepUnits || next.pcm {
+			t.Fatalf("current %+v, next %+v: want %d and %d units, no PCM", cur, next, aheadUnits, prepUnits)
 		}
 		// 128 kb/s: about 320 bytes a packet; the byte ring is sized
 		// for what it holds, not for 1,500 bytes a unit.

@@ -35,11 +35,13 @@ const (
 	// samples reads and drops them rather than seek.
 	discardLimit = audio.SampleRate
 
-	// readAhead is how far a source is read ahead, prepared or audible,
-	// until it shows that it can make its reader wait; then the ring
-	// grows to BufferLimit (see "# Memory" in doc.go).
-	readAhead = 200 * time.Millisecond
-	// aheadUnits is readAhead in 20 ms units.
+	// prepUnits (60 ms) is how far a source prepared ahead of its turn is
+	// read: enough to start without a gap while its reader, woken when it
+	// becomes audible, reads on. aheadUnits (readAhead) is how far an
+	// audible source is read until it shows that it can make its reader
+	// wait; then the ring grows to BufferLimit (see "# Memory" in doc.go).
+	prepUnits  = 3
+	readAhead  = 200 * time.Millisecond
 	aheadUnits = int(readAhead / audio.FrameDuration)
 	// slowRead: a Read of the source that takes this long (after the
 	// source opened) shows that the source can stall.
@@ -76,7 +78,8 @@ type unit struct {
 //   - pcm: a decoder only (every other format, non-seekable streams, or a
 //     packet track that met a packet it cannot pass through).
 //
-// The ring holds readAhead (200 ms), and grows to BufferLimit when the
+// The ring holds prepUnits (60 ms) while the source is prepared,
+// readAhead (200 ms) once it is audible, and grows to BufferLimit when the
 // source shows it can stall: a Read that took slowRead, or a ring the
 // producer let drain below a quarter after it had been full. Its PCM storage exists only
 // for tracks that decode (allocated when lockstep starts for packet
@@ -300,7 +303,7 @@ func (t *track) open() error {
 	if !hasDur && t.it.Source.HasDuration && t.it.Source.Duration > 0 {
 		dur, hasDur = t.it.Source.Duration, true
 	}
-	n := min(t.maxUnits, aheadUnits)
+	n := min(t.maxUnits, prepUnits)
 	units := make([]unit, n)
 	var pcm []float32
 	if t.pk == nil {
