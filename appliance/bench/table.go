@@ -49,7 +49,7 @@ func formatTable(results []Result) string {
 		}
 	}
 	b.WriteString("\nCPU: the process's user+system time over the measured wall time (the fake voice server runs in its own process unless marked). " +
-		"libopus alone: one 20 ms frame of the same audio encoded with the same settings every 20 ms on one thread while the streams run (median; its CPU is not counted as the node's). " +
+		"libopus alone: the CPU time the players' encoders spent inside libopus per frame during the measurement (the encoding thread's CPU clock around each call; audio.EncodeMeter). " +
 		"p50/p99/max: how late each packet left against its slot of the 20 ms grid (voice send loop), to 10 µs. " +
 		"deficit: grid slots skipped after stalls; nulled: slots a playing player had nothing ready; late: slots started ≥ 5 ms late. " +
 		"per player: (RSS active − RSS idle) / streams. preempted/s: involuntary context switches of the node's threads.\n")
