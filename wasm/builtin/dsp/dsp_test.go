@@ -146,3 +146,115 @@ func TestSincos(t *testing.T) {
 		t.Error("sincos does not fall back to math beyond 1e6")
 	}
 }
+
+// TestEqualizerMatchesBandByBand: the equalizer, whichever way it groups
+// its active bands (pairs of stereo bands, an odd one alone, mono band by
+// band), gives x + Σ 4·g_N·bandpass_N(x) computed one band and one sample
+// at a time, over frames of even and odd length, across calls.
+func TestEqualizerMatchesBandByBand(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, channels := range []int{1, 2} {
+		for _, active := range []int{1, 2, 3, 14, 15} {
+			e := NewEqualizer()
+			var gains [bands]float64
+			for _, n := range r.Perm(bands)[:active] {
+				gains[n] = -0.25 + 1.25*r.Float64()
+				if e.SetParam("gains."+itoa(n), gains[n]) != OK {
+					t.Fatalf("gains.%d refused", n)
+				}
+			}
+			var bp [bands]bandpass
+			for n := range bp {
+				bp[n].design(Centres[n], eqQ, 48000)
+			}
+			var st [bands][2]bpState
+			for call, frames := range []int{960, 481, 960, 7} {
+				buf := make([]float32, MaxFrames*channels)
+				for i := range frames * channels {
+					buf[i] = float32(0.5 * (r.Float64()*2 - 1))
+				}
+				want := make([]float64, frames*channels)
+				for i := range want {
+					x := float64(buf[i])
+					y := x
+					for n := range bp {
+						if g := 4 * gains[n]; g != 0 {
+							y += g * bp[n].next(&st[n][i%channels], x)
+						}
+					}
+					want[i] = y
+				}
+				if got := e.Process(buf, frames, channels, 48000, MaxFrames); got != frames {
+					t.Fatalf("Process returned %d", got)
+				}
+				for i, w := range want {
+					if d := math.Abs(float64(buf[i]) - w); d > 1e-5 {
+						t.Fatalf("%d channels, %d bands, call %d, sample %d: %v, want %v", channels, active, call, i, buf[i], w)
+					}
+				}
+				for n := range st { // the equalizer flushes denormals the same way
+					st[n][0].flush()
+					st[n][1].flush()
+				}
+			}
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return string(rune('0'+n/10)) + string(rune('0'+n%10))
+}
+
+// TestDistortionMatchesMath: the distortion, with its trigonometry inline,
+// gives what the formula gives with the math package, for each term alone
+// and all together, for ordinary samples and for arguments past the
+// reduction's range (scale 1e7) where it falls back to math.Sincos.
+func TestDistortionMatchesMath(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	type params struct{ so, ss, co, cs, to, ts, off, sc float64 }
+	for _, p := range []params{
+		{0.1, 1.3, 0, 1, 0, 1, 0, 1},
+		{0, 1, 0.2, 2.5, 0, 1, 0, 1},
+		{0, 1, 0, 1, 0.1, 0.6, 0, 1},
+		{0.3, 5, -0.2, 3, 0.05, 1.1, 0.01, 0.9},
+		{0, 1e7, 0.5, 1e7, 0, 1, 0, 1},
+	} {
+		d := NewDistortion()
+		for name, v := range map[string]float64{"sinOffset": p.so, "sinScale": p.ss, "cosOffset": p.co, "cosScale": p.cs,
+			"tanOffset": p.to, "tanScale": p.ts, "offset": p.off, "scale": p.sc} {
+			if d.SetParam(name, v) != OK {
+				t.Fatalf("%s = %v refused", name, v)
+			}
+		}
+		buf := make([]float32, 2*MaxFrames)
+		for i := range 2 * 960 {
+			buf[i] = float32(r.Float64()*2 - 1)
+		}
+		want := make([]float64, 2*960)
+		for i, v := range buf[:len(want)] {
+			x := float64(v)
+			w := x
+			if p.so != 0 || p.ss != 1 {
+				w *= p.so + math.Sin(p.ss*x)
+			}
+			if p.co != 0 || p.cs != 1 {
+				w *= p.co + math.Cos(p.cs*x)
+			}
+			if p.to != 0 || p.ts != 1 {
+				w *= p.to + math.Tan(p.ts*x)
+			}
+			want[i] = max(-1, min(1, p.off+p.sc*w))
+		}
+		if n := d.Process(buf, 960, 2, 48000, MaxFrames); n != 960 {
+			t.Fatalf("Process returned %d", n)
+		}
+		for i, w := range want {
+			if diff := math.Abs(float64(buf[i]) - w); diff > 1e-6 {
+				t.Fatalf("%+v: sample %d is %v, want %v", p, i, buf[i], w)
+			}
+		}
+	}
+}
