@@ -51,6 +51,7 @@ type Timescale struct {
 	skip               int     // input frames still to discard
 	advance            float64 // fractional part of the input advance
 	tail               []float32
+	tailSum, inSum     []float32 // stereo: each frame's two samples summed, for the search
 	started            bool
 	out                []float32
 	outLen             int
@@ -104,6 +105,8 @@ func (t *Timescale) configure(rate, channels int) {
 		t.rsOut = make([]float32, (rsFrames*4+4)*2)
 		t.in = make([]float32, (t.seek+t.seq+rsFrames*4+4)*2)
 		t.tail = make([]float32, t.overlap*2)
+		t.tailSum = make([]float32, t.overlap)
+		t.inSum = make([]float32, t.seek+t.overlap)
 		t.out = make([]float32, (4*MaxFrames+t.seq)*2)
 	}
 	t.channels = channels
@@ -258,6 +261,12 @@ func (t *Timescale) segment() {
 // sums, first every 4th offset over every 4th frame, then ±3 around it over
 // every 2nd frame.
 func (t *Timescale) bestOffset() int {
+	if t.channels == 2 {
+		// The channel sums, once, rather than in each of the ~190
+		// correlations that read them.
+		sumPairs(t.tailSum, t.tail[:t.overlap*2])
+		sumPairs(t.inSum, t.in[:(t.seek+t.overlap)*2])
+	}
 	best := t.search(0, t.seek, 4, 4)
 	return t.search(max(0, best-3), min(t.seek, best+4), 1, 2)
 }
@@ -268,9 +277,9 @@ func (t *Timescale) search(from, to, kStep, jStep int) int {
 	for k := from; k < to; k += kStep {
 		var corr, energy float64
 		if ch == 2 {
-			corr, energy = correlate(t.tail[:ov*2], t.in[k*2:(k+ov)*2], jStep*2, true)
+			corr, energy = correlate(t.tailSum, t.inSum[k:k+ov], jStep)
 		} else {
-			corr, energy = correlate(t.tail[:ov], t.in[k:k+ov], jStep, false)
+			corr, energy = correlate(t.tail[:ov], t.in[k:k+ov], jStep)
 		}
 		score := corr / math.Sqrt(energy+1e-9)
 		if score > bestScore {
@@ -281,27 +290,29 @@ func (t *Timescale) search(from, to, kStep, jStep int) int {
 }
 
 // correlate returns the cross-correlation of a and b and the energy of b,
-// over every step-th sample, or, in stereo, of the sums of each frame's two
-// samples. It is a function of its own (see "Why hot loops live in small
-// functions" in package wasm).
+// over every step-th sample. It is a function of its own (see "Why hot
+// loops live in small functions" in package wasm).
 //
 //go:noinline
-func correlate(a, b []float32, step int, stereo bool) (corr, energy float64) {
+func correlate(a, b []float32, step int) (corr, energy float64) {
 	n := min(len(a), len(b))
-	if !stereo {
-		for j := 0; j < n; j += step {
-			corr += float64(a[j] * b[j])
-			energy += float64(b[j] * b[j])
-		}
-		return corr, energy
-	}
-	for j := 0; j+1 < n; j += step {
-		x := a[j] + a[j+1]
-		y := b[j] + b[j+1]
-		corr += float64(x * y)
-		energy += float64(y * y)
+	for j := 0; j < n; j += step {
+		corr += float64(a[j] * b[j])
+		energy += float64(b[j] * b[j])
 	}
 	return corr, energy
+}
+
+// sumPairs sets sum[i] to in[2i] + in[2i+1].
+//
+//go:noinline
+func sumPairs(sum, in []float32) {
+	for i := range sum {
+		if 2*i+1 >= len(in) {
+			return
+		}
+		sum[i] = in[2*i] + in[2*i+1]
+	}
 }
 
 // hermite interpolates between x0 and x1 at x in [0, 1) with the 4-point
