@@ -233,10 +233,9 @@
 //     and dropped when no source is open; a passthrough player has none.
 //   - Each open source has a ring of 20 ms units, 60 ms deep while it is
 //     prepared ahead of its turn (prepUnits), 200 ms (readAhead) once it
-//     is audible, and BufferLimit once it showed
-//     that it can stall: a Read that took 50 ms or more, or a ring its
-//     reader let drain below a quarter after it had been full
-//     (TestRingGrows). Packets are stored packed in a byte ring that
+//     is audible, and BufferLimit once it showed that it can stall: a
+//     Read that took 50 ms or more, or a ring its reader let drain below
+//     a quarter after it had been full (TestRingGrows). Packets are stored packed in a byte ring that
 //     grows with their sizes (≈ 320 bytes a packet at 128 kb/s, not
 //     1,500-byte slots); PCM storage (float32, 7.5 KB a unit) exists only
 //     for a source that decodes, so a passthrough source gets it when
@@ -252,13 +251,15 @@
 // half free (every 100 ms), not after every frame.
 //
 // Measured (BenchmarkPlayerMemory, Go heap): idle ≈ 14 KB; passthrough
-// ≈ 59 KB, ≈ 104 KB while the next source is prepared; decoding (WAV)
-// and encoding ≈ 239 KB, ≈ 365 KB while the next is prepared (its
-// decoder and ring). A source that reached BufferLimit (5 s) holds
+// ≈ 59 KB, ≈ 103 KB while the next source is prepared; decoding (WAV)
+// and encoding ≈ 239 KB, ≈ 307 KB while the next is prepared (its
+// decoder and 60 ms ring). A source that reached BufferLimit (5 s) holds
 // 1.9 MB of PCM, or ≈ 80 KB of packets. With the voice connection
 // (discodo bench, RSS per player): passthrough 1.13 MB with the first
-// design (a 5 s PCM ring per source), ≈ 135 KB now; encoded (complexity
-// 10) 4.1 MB, ≈ 290 KB.
+// design (a 5 s PCM ring per source), ≈ 190 KB now; encoded (complexity
+// 10) 4.1 MB, ≈ 290 KB in the first seconds and ≈ 440 KB over whole
+// tracks (the next source prepared, garbage from the last one, and the
+// collector's headroom: Go collects when the heap has doubled).
 //
 // # Why is BUFFERLIMIT a bound, not a depth?
 //
