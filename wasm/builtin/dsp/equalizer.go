@@ -179,7 +179,7 @@ func bandStereo(acc []float64, buf []float32, bp *bandpass, ls, rs *bpState, g f
 
 // bandStereoPair is bandStereo for two bands at once, two frames per
 // iteration: four independent recursions per trip through the loop, and
-// the input history shared by both bands (1.4–1.8× faster than two
+// the input history shared by both bands (≈ 1.8× faster than two
 // bandStereo calls, natively and under wazero). Each band's output is added to
 // acc in band order, as two bandStereo calls would add it.
 //
