@@ -93,8 +93,6 @@ type Host struct {
 	// compiled code and metadata), which matters on a 512 MB board.
 	builtinMu    sync.Mutex
 	builtin      *entry
-	builtinDir   string
-	builtinSum   [32]byte
 	builtinTrust bool
 
 	gen    atomic.Uint64
@@ -160,14 +158,6 @@ func newHost(ctx context.Context, cfg Config, sandboxBuiltins bool) (*Host, erro
 	h.initBudget = min(max(100*h.cfg.CallBudget, time.Second), 10*time.Second)
 	h.lines.init()
 
-	h.builtinSum = sha256.Sum256(builtinModule)
-	if cfg.CacheDir != "" {
-		h.builtinDir = filepath.Join(cfg.CacheDir, "builtin-"+hex.EncodeToString(h.builtinSum[:8])+"-"+wazeroVersion())
-		h.pruneBuiltinCaches(h.builtinDir)
-		if sandboxBuiltins {
-			h.builtinDir += "-sandboxed"
-		}
-	}
 	h.builtinTrust = !sandboxBuiltins
 	return h, nil
 }
@@ -190,7 +180,7 @@ func (h *Host) builtins(ctx context.Context) (*entry, error) {
 	if h.builtin != nil {
 		return h.builtin, nil
 	}
-	e, err := h.compile(context.WithoutCancel(ctx), builtinModule, h.builtinSum, h.builtinDir, true, h.builtinTrust)
+	e, err := h.compile(context.WithoutCancel(ctx), builtinModule, builtinSum(), h.builtinCacheDir(), true, h.builtinTrust)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: the built-in filters: %w", err)
 	}
@@ -219,6 +209,22 @@ func wazeroVersion() string {
 		}
 	}
 	return "dev"
+}
+
+// builtinCacheDir returns the built-ins' cache directory ("" without a
+// cache), named for the module's hash and wazero's version, and removes
+// those of other versions.
+func (h *Host) builtinCacheDir() string {
+	if h.cfg.CacheDir == "" {
+		return ""
+	}
+	sum := builtinSum()
+	dir := filepath.Join(h.cfg.CacheDir, "builtin-"+hex.EncodeToString(sum[:8])+"-"+wazeroVersion())
+	h.pruneBuiltinCaches(dir)
+	if !h.builtinTrust {
+		dir += "-sandboxed"
+	}
+	return dir
 }
 
 // pruneBuiltinCaches removes the cache directories of other versions of the
@@ -426,7 +432,8 @@ func (h *Host) Remove(ctx context.Context, name string) error {
 // List returns the built-ins, in the spec's order, then the uploaded filters
 // by name.
 func (h *Host) List() []Info {
-	sum := hex.EncodeToString(h.builtinSum[:])
+	b := builtinSum()
+	sum := hex.EncodeToString(b[:])
 	out := make([]Info, 0, len(dsp.Names)+len(h.names))
 	for _, name := range dsp.Names {
 		out = append(out, Info{Name: name, SHA256: sum, Size: len(builtinModule), Builtin: true})
