@@ -299,8 +299,18 @@ func MeasureLatency(ctx context.Context, binary string, trials int, log *slog.Lo
 				time.Sleep(time.Second)
 				res.Playing, _ = readMemory(n.cmd.Process.Pid)
 			}
-			if status, body, err := post("/skip", ""); err != nil || status/100 != 2 {
-				return res, fmt.Errorf("%w: skip: %d %s %v", ErrNode, status, bytes.TrimSpace(body), err)
+			// The first packet can leave before the node has taken in its
+			// SOURCE_START (the player reports it from another goroutine);
+			// until then skip answers "nothing is playing".
+			for try := 0; ; try++ {
+				status, body, err := post("/skip", "")
+				if err == nil && status/100 == 2 {
+					break
+				}
+				if err != nil || status != http.StatusBadRequest || try == 50 {
+					return res, fmt.Errorf("%w: skip: %d %s %v", ErrNode, status, bytes.TrimSpace(body), err)
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 			time.Sleep(400 * time.Millisecond) // the fade-out and the silence frames
 		}
