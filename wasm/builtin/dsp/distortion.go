@@ -115,11 +115,6 @@ const (
 //
 //go:noinline
 func trigTerm(w []float64, s []float32, scale, offset float64, term int) {
-	const (
-		twoOverPi = 2 / math.Pi
-		pio2Hi    = 1.5707963267341256e+00
-		pio2Lo    = 6.077100506506192e-11
-	)
 	s = s[:len(w)]
 	if term != termTan && withinHalfPi(s, scale) {
 		// Samples within ±1 and a scale up to π/2, the usual case: no
@@ -146,27 +141,24 @@ func trigTerm(w []float64, s []float32, scale, offset float64, term int) {
 			w[i] *= offset + f
 			continue
 		}
-		k := math.RoundToEven(x * twoOverPi)
-		r := (x - k*pio2Hi) - k*pio2Lo
+		k, r := reduce(x)
 		r2 := r * r
-		q := (int64(k) + shift) & 3
+		q := (k + shift) & 3
 		var f float64
-		if term == termTan {
-			ps := r * (1 + r2*(-1.0/6+r2*(1.0/120+r2*(-1.0/5040+r2*(1.0/362880+r2*(-1.0/39916800))))))
-			pc := 1 + r2*(-0.5+r2*(1.0/24+r2*(-1.0/720+r2*(1.0/40320+r2*(-1.0/3628800+r2*(1.0/479001600))))))
-			f = ps / pc // tan has period π: quadrants 0, 2 and 1, 3 agree
-			if q&1 == 1 {
-				f = -pc / ps
-			}
-		} else {
+		switch {
+		case term == termTan: // period π: quadrants 0, 2 and 1, 3 agree
 			if q&1 == 0 {
-				f = r * (1 + r2*(-1.0/6+r2*(1.0/120+r2*(-1.0/5040+r2*(1.0/362880+r2*(-1.0/39916800))))))
+				f = sinPoly(r, r2) / cosPoly(r2)
 			} else {
-				f = 1 + r2*(-0.5+r2*(1.0/24+r2*(-1.0/720+r2*(1.0/40320+r2*(-1.0/3628800+r2*(1.0/479001600))))))
+				f = -cosPoly(r2) / sinPoly(r, r2)
 			}
-			if q&2 != 0 {
-				f = -f
-			}
+		case q&1 == 0:
+			f = sinPoly(r, r2)
+		default:
+			f = cosPoly(r2)
+		}
+		if term != termTan && q&2 != 0 {
+			f = -f
 		}
 		w[i] *= offset + f
 	}
