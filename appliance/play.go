@@ -322,10 +322,10 @@ func (h *playerHost) PlayerTraceback(err error) {
 func (h *playerHost) FilterError(filter string, err error) { h.vc.filterErrorLater(filter, err) }
 
 // playerError maps the player's errors for the bot.
-func playerError(err error, guild string) error {
+func (vc *VoiceClient) playerError(err error) error {
 	switch {
 	case errors.Is(err, player.ErrNotPlaying):
-		return fmt.Errorf("%w on guild %s", ErrNotPlaying, guild)
+		return vc.notPlaying()
 	case errors.Is(err, player.ErrNotSeekable), errors.Is(err, player.ErrNegativeSeek):
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -383,7 +383,7 @@ func (vc *VoiceClient) Seek(offset float64) error {
 	if vc.play == nil || vc.current == nil {
 		return vc.notPlaying()
 	}
-	return playerError(vc.play.p.Seek(seconds(offset)), vc.guildID)
+	return vc.playerError(vc.play.p.Seek(seconds(offset)))
 }
 
 // Skip ends the current source and drops the offset-1 entries after it
@@ -415,7 +415,7 @@ func (vc *VoiceClient) Skip(offset int) error {
 			return err
 		}
 	}
-	return playerError(vc.play.p.Skip(), vc.guildID)
+	return vc.playerError(vc.play.p.Skip())
 }
 
 // SeekState returns GET /seek's duration, position and remain.

@@ -38,6 +38,9 @@ func (m *EncodeMeter) encode(enc *opus.Encoder, pcm []float32, out []byte) (int,
 // clockThreadCPUTime is CLOCK_THREAD_CPUTIME_ID (Linux).
 const clockThreadCPUTime = 3
 
+// threadCPU is the CPU time of the calling OS thread, to the nanosecond
+// (the scheduler's own sum, not the tick-sampled rusage); the caller must
+// have locked its goroutine to the thread.
 func threadCPU() time.Duration {
 	var ts syscall.Timespec
 	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // cpuTime is the CPU time (user + system) of the whole process.
@@ -27,18 +26,6 @@ func preemptions() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return int64(ru.Nivcsw) // int32 on 32-bit ARM
-}
-
-// clockThreadCPUTime is CLOCK_THREAD_CPUTIME_ID (Linux).
-const clockThreadCPUTime = 3
-
-// threadCPU is the CPU time of the calling OS thread, to the nanosecond
-// (the scheduler's own sum, not the tick-sampled rusage); the caller must
-// have locked its goroutine to the thread.
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
-	return time.Duration(ts.Nano())
 }
 
 // memory is a process's resident set from /proc/<pid>/status.

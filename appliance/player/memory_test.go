@@ -86,6 +86,12 @@ func TestReaderRefillsAtLowWater(t *testing.T) {
 	}
 }
 
+func hasEncoder(p *Player) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.ready()
+}
+
 // TestRingDepth: a prepared source reads 60 ms ahead, an audible one
 // 200 ms; a passthrough source has no PCM storage (and the player no
 // encoder) until it needs PCM, and its packets take what their sizes
@@ -109,20 +115,14 @@ func TestRingDepth(t *testing.T) {
 		if cur.pkts > aheadUnits*packetGuess*2 || cur.live > int64(cur.pkts) || cur.live < int64(cur.level)*100 {
 			t.Errorf("packet ring of %d bytes holding %d for %d units", cur.pkts, cur.live, cur.level)
 		}
-		p.mu.Lock()
-		enc := p.out.ready()
-		p.mu.Unlock()
-		if enc {
+		if hasEncoder(p) {
 			t.Error("an encoder while passing packets through")
 		}
 		// A volume change needs PCM: decoding alongside, an encoder.
 		p.SetVolume(0.5)
 		d.pull(10)
 		cur = ringOf(p, false)
-		p.mu.Lock()
-		enc = p.out.ready()
-		p.mu.Unlock()
-		if !cur.pcm || !enc || p.Stats().Encoded == 0 {
+		if enc := hasEncoder(p); !cur.pcm || !enc || p.Stats().Encoded == 0 {
 			t.Fatalf("after SetVolume: ring %+v, encoder %v, stats %+v", cur, enc, p.Stats())
 		}
 		// b, then the WAV: PCM storage for the ring it has.
@@ -215,6 +215,18 @@ func (s *gatedStream) Close() error {
 	return s.Stream.Close()
 }
 
+// gatedPlayer plays the file at path through a gate and pulls 10 frames.
+func gatedPlayer(t *testing.T, path string) (*Player, *gate, *driver) {
+	t.Helper()
+	h := newHost()
+	g := &gate{}
+	p := newPlayer(t, h, func(c *Config) { g.Opener = c.Opener; c.Opener = g })
+	d := newDriver(p, 20*time.Millisecond)
+	h.add(item("a", path))
+	d.pull(10)
+	return p, g, d
+}
+
 // TestRingGrows: a source whose Read took 50 ms or more, or whose reader
 // let the ring drain below a quarter, gets the whole BufferLimit.
 func TestRingGrows(t *testing.T) {
@@ -222,12 +234,7 @@ func TestRingGrows(t *testing.T) {
 	maxUnits := int(DefaultBufferLimit / audio.FrameDuration)
 	t.Run("slow read", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h := newHost()
-			g := &gate{}
-			p := newPlayer(t, h, func(c *Config) { g.Opener = c.Opener; c.Opener = g })
-			d := newDriver(p, 20*time.Millisecond)
-			h.add(item("a", a))
-			d.pull(10)
+			p, g, d := gatedPlayer(t, a)
 			if r := ringOf(p, false); r.units != aheadUnits {
 				t.Fatalf("ring %+v", r)
 			}
@@ -245,12 +252,7 @@ func TestRingGrows(t *testing.T) {
 	})
 	t.Run("drained", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h := newHost()
-			g := &gate{}
-			p := newPlayer(t, h, func(c *Config) { g.Opener = c.Opener; c.Opener = g })
-			d := newDriver(p, 20*time.Millisecond)
-			h.add(item("a", a))
-			d.pull(10)
+			p, g, d := gatedPlayer(t, a)
 			// The source stops delivering: the ring drains.
 			g.close()
 			d.until(60, func() bool { return ringOf(p, false).level < aheadUnits/4 })

@@ -62,8 +62,8 @@ func (o *output) ready() bool { return o.enc != nil }
 // filter output when a filter is set): when a source that decodes opens,
 // not on the send loop (see "# Memory").
 func (o *output) alloc(cfg audio.EncoderConfig, filter bool) error {
-	if filter && o.fifo == nil {
-		o.fifo = make([]float32, 0, fifoCap)
+	if filter {
+		o.allocFifo()
 	}
 	if o.enc != nil {
 		return nil
@@ -77,6 +77,13 @@ func (o *output) alloc(cfg audio.EncoderConfig, filter bool) error {
 	o.framed, o.zeros, o.prev = buf[3*frameLen:4*frameLen:4*frameLen], buf[4*frameLen:5*frameLen:5*frameLen], buf[5*frameLen:]
 	o.enc = enc // its state is silence, as after priming with zeros
 	return nil
+}
+
+// allocFifo makes the room for re-framed filter output, once.
+func (o *output) allocFifo() {
+	if o.fifo == nil {
+		o.fifo = make([]float32, 0, fifoCap)
+	}
 }
 
 // free drops the buffers and the encoder of a player that has no source

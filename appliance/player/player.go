@@ -133,7 +133,10 @@ type Player struct {
 
 // event is one Host call waiting for the control goroutine. t is the
 // source it is about (its Item is handed to the Host), nil for player
-// and filter events.
+// and filter events: a pointer rather than the Item, because each player
+// keeps two buffers of maxEvents events (8 KB instead of 30 KB), and the
+// control goroutine clears delivered events so they do not keep tracks
+// alive.
 type event struct {
 	kind     eventKind
 	autoplay bool
@@ -501,8 +504,8 @@ func (p *Player) SetFilter(f Filter) {
 	p.mu.Lock()
 	p.filter = f
 	p.filterOff = false
-	if f != nil && p.out.ready() && p.out.fifo == nil {
-		p.out.fifo = make([]float32, 0, fifoCap)
+	if f != nil && p.out.ready() {
+		p.out.allocFifo()
 	}
 	p.mu.Unlock()
 }

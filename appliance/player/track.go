@@ -130,16 +130,14 @@ type track struct {
 	startPos int64 // where playback (re)started, in samples
 
 	// Producer only.
-	maxUnits int // BufferLimit in units
-	filling  bool
-	pktSize  int // expected bytes per packet
+	maxUnits int  // BufferLimit in units
+	filling  bool // refilling the ring, from the low-water mark until full
 	pk       *audio.OggOpusReader
 	dec      audio.Decoder
 	decEOF   bool
 	dpos     int64  // position of dec's next sample
 	fill     uint64 // next published unit that still needs PCM
 	pktBuf   []byte
-	pktLen   int // bytes of the packet in pktBuf for the unit being produced
 	trash    []float32
 	noPCM    bool // opening the second stream failed: packets only
 
