@@ -217,6 +217,10 @@ func TestDistortionMatchesMath(t *testing.T) {
 	type params struct{ so, ss, co, cs, to, ts, off, sc float64 }
 	for _, p := range []params{
 		{0.1, 1.3, 0, 1, 0, 1, 0, 1},
+		{0, 1.2, 0.1, 1, 0, 1, 0, 1},        // sin and cos in one pass (the benchmark's setting)
+		{0, 1, 0.3, 1.5, 0, 1, 0.05, 2},     // cos alone in one pass, clamped
+		{0, 1, 0, 1, 0, 1, 0.2, 3},          // offset and scale alone
+		{0.2, -1.5, -0.1, -1.5, 0, 1, 0, 1}, // negative scales
 		{0, 1, 0.2, 2.5, 0, 1, 0, 1},
 		{0, 1, 0, 1, 0.1, 0.6, 0, 1},
 		{0.3, 5, -0.2, 3, 0.05, 1.1, 0.01, 0.9},
