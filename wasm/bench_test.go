@@ -191,7 +191,7 @@ func BenchmarkNew(b *testing.B) {
 }
 
 func mustBuiltins(tb testing.TB, h *Host) *entry {
-	e, err := h.builtins(context.Background())
+	e, err := h.builtins(context.Background(), guestModule)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestReadModule(t *testing.T) {
 		}
 	}
 	// The built-ins' module imports only what uploads may.
-	h, err := readModule(builtinModule)
+	h, err := readModule(guestWasm)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,15 +96,24 @@
 // counted, and slowLimit (50) overruns in a row (a machine too slow for it,
 // not a hiccup) bypass it with ErrBudget.
 //
-// # Why one module for ten filters
+// # Why two modules for ten filters
 //
 // A Go guest carries the Go runtime: 1.8 MB per module, about 0.8 s to
 // compile on this machine (seconds on a Pi) and several MB of native code.
 // Ten modules would have been 18 MB in the binary and in git at every
-// rebuild, and ten compilations on a cold start. One module holds the ten
-// (1.9 MB, compiled once), and the host picks an instance's filter with one
-// more export, builtin_select(name_ptr, name_len), called after the ABI's
-// two allocs. Apart from that call the built-ins go through the exact path
+// rebuild, and ten compilations on a cold start. One Go module holds nine
+// of the filters (1.9 MB, compiled once); the equalizer is a second module,
+// written by hand in WebAssembly text (builtin/equalizer), because Go does
+// not compile to WebAssembly's SIMD instructions and fifteen recursions per
+// sample were too slow without them: 108 µs a frame from Go, 30–33 µs
+// with f32x4 (two bands by two channels per instruction). It is 1.8 KB and
+// has no runtime to start. dsp.Equalizer stays as its reference
+// (TestEqualizerModuleMatchesDSP) and as the native figure of the
+// benchmarks.
+//
+// Both modules answer one more export, builtin_select(name_ptr, name_len),
+// with which the host picks an instance's filter after the ABI's two
+// allocs. Apart from that call the built-ins go through the exact path
 // uploads do: the same ABI calls, the same export checks, the same import
 // allowlist.
 //
@@ -138,8 +147,14 @@
 // Where wasm-filter-abi.md left room, this package decided (reported to the
 // lead):
 //
-//   - The built-ins share one module with an extra export, builtin_select
-//     (above). GET /filters lists the ten with that module's sha256 and size.
+//   - The built-ins come in two modules with an extra export,
+//     builtin_select (above). GET /filters lists each with the sha256 and
+//     size of its module.
+//   - The equalizer computes in float32 (dsp.Equalizer and the other
+//     built-ins in float64; Lavalink's equalizer in float32 too), in a form
+//     that keeps its low bands precise: within 2^-13 of the float64
+//     reference, about 2^-15 seen. It handles one and two channels and
+//     returns -1 for more (the node passes two; the ABI allows it).
 //   - Imports: the allowlist above, broader than the spec's four names but
 //     no wider in what a module can reach.
 //   - Structural limits beyond the spec's (see binary.go): tables get a

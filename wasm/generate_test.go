@@ -29,9 +29,28 @@ func TestBuiltinNotStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(fresh, builtinModule) {
+	if !bytes.Equal(fresh, guestWasm) {
 		t.Errorf("%s is stale (%d bytes checked in, %d built now with %s): run `go generate ./wasm`",
-			guestbuild.BuiltinFile, len(builtinModule), len(fresh), goVersion(t))
+			guestbuild.BuiltinFile, len(guestWasm), len(fresh), goVersion(t))
+	}
+}
+
+// TestEqualizerNotStale assembles the hand-written equalizer with wabt's
+// wat2wasm and compares it with the embedded module.
+func TestEqualizerNotStale(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "equalizer.wasm")
+	if err := guestbuild.WAT(context.Background(), guestbuild.EqualizerSource, out); err != nil {
+		if errors.Is(err, exec.ErrNotFound) && !requireInterop() {
+			t.Skipf("wat2wasm is not installed (Debian package wabt): %v", err)
+		}
+		t.Fatal(err)
+	}
+	fresh, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fresh, equalizerWasm) {
+		t.Errorf("%s is stale: run `go generate ./wasm`", guestbuild.EqualizerFile)
 	}
 }
 

@@ -92,7 +92,7 @@ type Host struct {
 	// New: an idle node then carries no WASM runtime (about 14 MB of
 	// compiled code and metadata), which matters on a 512 MB board.
 	builtinMu    sync.Mutex
-	builtin      *entry
+	builtin      map[*builtinModule]*entry
 	builtinTrust bool
 
 	gen    atomic.Uint64
@@ -165,26 +165,33 @@ func newHost(ctx context.Context, cfg Config, sandboxBuiltins bool) (*Host, erro
 // Warm compiles the built-in filters now (from the cache when it holds
 // them) instead of at their first use.
 func (h *Host) Warm(ctx context.Context) error {
-	_, err := h.builtins(ctx)
-	return err
+	for _, m := range builtinModules {
+		if _, err := h.builtins(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// builtins returns the built-ins' module, compiling it the first time.
-// A failed compile is retried at the next use.
-func (h *Host) builtins(ctx context.Context) (*entry, error) {
+// builtins returns the compiled built-in module m, compiling it the first
+// time. A failed compile is retried at the next use.
+func (h *Host) builtins(ctx context.Context, m *builtinModule) (*entry, error) {
 	h.builtinMu.Lock()
 	defer h.builtinMu.Unlock()
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	if h.builtin != nil {
-		return h.builtin, nil
+	if e := h.builtin[m]; e != nil {
+		return e, nil
 	}
-	e, err := h.compile(context.WithoutCancel(ctx), builtinModule, builtinSum(), h.builtinCacheDir(), true, h.builtinTrust)
+	e, err := h.compile(context.WithoutCancel(ctx), m.bytes, m.sum(), h.builtinCacheDir(m), true, h.builtinTrust)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: the built-in filters: %w", err)
 	}
-	h.builtin = e
+	if h.builtin == nil {
+		h.builtin = make(map[*builtinModule]*entry, len(builtinModules))
+	}
+	h.builtin[m] = e
 	return e, nil
 }
 
@@ -211,16 +218,23 @@ func wazeroVersion() string {
 	return "dev"
 }
 
-// builtinCacheDir returns the built-ins' cache directory ("" without a
-// cache), named for the module's hash and wazero's version, and removes
+// builtinCacheDir returns the cache directory of built-in module m (""
+// without a cache), named for its hash and wazero's version, and removes
 // those of other versions.
-func (h *Host) builtinCacheDir() string {
+func (h *Host) builtinCacheDir(m *builtinModule) string {
 	if h.cfg.CacheDir == "" {
 		return ""
 	}
-	sum := builtinSum()
-	dir := filepath.Join(h.cfg.CacheDir, "builtin-"+hex.EncodeToString(sum[:8])+"-"+wazeroVersion())
-	h.pruneBuiltinCaches(dir)
+	dirOf := func(m *builtinModule) string {
+		sum := m.sum()
+		return filepath.Join(h.cfg.CacheDir, "builtin-"+hex.EncodeToString(sum[:8])+"-"+wazeroVersion())
+	}
+	keep := make(map[string]bool, 2*len(builtinModules))
+	for _, m := range builtinModules {
+		keep[dirOf(m)], keep[dirOf(m)+"-sandboxed"] = true, true
+	}
+	h.pruneBuiltinCaches(keep)
+	dir := dirOf(m)
 	if !h.builtinTrust {
 		dir += "-sandboxed"
 	}
@@ -228,11 +242,11 @@ func (h *Host) builtinCacheDir() string {
 }
 
 // pruneBuiltinCaches removes the cache directories of other versions of the
-// built-ins (an upgrade leaves one behind).
-func (h *Host) pruneBuiltinCaches(keep string) {
+// built-ins (an upgrade leaves them behind).
+func (h *Host) pruneBuiltinCaches(keep map[string]bool) {
 	old, _ := filepath.Glob(filepath.Join(h.cfg.CacheDir, "builtin-*"))
 	for _, d := range old {
-		if d != keep {
+		if !keep[d] {
 			if err := os.RemoveAll(d); err != nil {
 				h.log.Warn("wasm: cannot remove a stale cache", "dir", d, "err", err)
 			}
@@ -255,8 +269,8 @@ func (h *Host) Close(ctx context.Context) error {
 	h.all = map[*entry]struct{}{}
 	h.mu.Unlock()
 	h.builtinMu.Lock()
-	if h.builtin != nil {
-		entries = append(entries, h.builtin)
+	for _, e := range h.builtin {
+		entries = append(entries, e)
 	}
 	h.builtinMu.Unlock()
 	var errs []error
@@ -432,11 +446,11 @@ func (h *Host) Remove(ctx context.Context, name string) error {
 // List returns the built-ins, in the spec's order, then the uploaded filters
 // by name.
 func (h *Host) List() []Info {
-	b := builtinSum()
-	sum := hex.EncodeToString(b[:])
 	out := make([]Info, 0, len(dsp.Names)+len(h.names))
 	for _, name := range dsp.Names {
-		out = append(out, Info{Name: name, SHA256: sum, Size: len(builtinModule), Builtin: true})
+		m := moduleOf(name)
+		sum := m.sum()
+		out = append(out, Info{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(m.bytes), Builtin: true})
 	}
 	h.mu.Lock()
 	uploads := make([]Info, 0, len(h.names))
@@ -477,7 +491,7 @@ func (h *Host) PruneCache() error {
 // acquire returns the entry name is bound to now, referenced.
 func (h *Host) acquire(ctx context.Context, name string) (*entry, error) {
 	if IsBuiltin(name) {
-		return h.builtins(ctx)
+		return h.builtins(ctx, moduleOf(name))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

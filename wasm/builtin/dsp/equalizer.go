@@ -15,7 +15,8 @@ type Equalizer struct {
 	rate  int // the rate the coefficients are for; 0 = redesign
 	bp    [bands]bandpass
 	st    [bands][8]bpState
-	acc   []float64 // the wet sum, MaxFrames*2 samples
+	xh    [8][2]float64 // per channel the last two input samples: every band's input history
+	acc   []float64     // the wet sum, MaxFrames*2 samples
 }
 
 const bands = 15
@@ -65,7 +66,10 @@ func indexParam(name, prefix string) (int, bool) {
 	return n, true
 }
 
-func (e *Equalizer) Reset() { e.st = [bands][8]bpState{} }
+func (e *Equalizer) Reset() {
+	e.st = [bands][8]bpState{}
+	e.xh = [8][2]float64{}
+}
 
 func (e *Equalizer) Process(buf []float32, frames, channels, rate, capFrames int) int {
 	if !formatOK(buf, frames, channels, rate, capFrames, 8) {
@@ -84,6 +88,13 @@ func (e *Equalizer) Process(buf []float32, frames, channels, rate, capFrames int
 	}
 	acc := e.acc[:n]
 	clear(acc)
+	// A band's input history is the signal's, also for a band that was off
+	// until now (bandStereoPair shares one history between two bands).
+	for band := range e.bp {
+		for c := 0; c < channels; c++ {
+			e.st[band][c].x1, e.st[band][c].x2 = e.xh[c][0], e.xh[c][1]
+		}
+	}
 	active := false
 	pending := -1 // an active stereo band waiting for a partner
 	for band := range e.bp {
@@ -109,6 +120,14 @@ func (e *Equalizer) Process(buf []float32, frames, channels, rate, capFrames int
 	}
 	if pending >= 0 {
 		bandStereo(acc, buf[:n], &e.bp[pending], &e.st[pending][0], &e.st[pending][1], 4*e.gains[pending])
+	}
+	for c := 0; c < channels && frames > 0; c++ {
+		x1 := float64(buf[(frames-1)*channels+c])
+		if frames > 1 {
+			e.xh[c] = [2]float64{x1, float64(buf[(frames-2)*channels+c])}
+		} else {
+			e.xh[c] = [2]float64{x1, e.xh[c][0]}
+		}
 	}
 	if active {
 		s := buf[:n]

@@ -1,6 +1,7 @@
 // Command genbuiltin regenerates the WebAssembly files of package wasm: the
-// built-in filters' guest (builtin/builtin.wasm) and the hand-written test
-// modules (testdata/*.wat -> testdata/*.wasm). Run it through `go generate`
+// built-in filters' guest (builtin/builtin.wasm), the hand-written
+// equalizer (builtin/equalizer) and test modules (testdata/*.wat ->
+// testdata/*.wasm). Run it through `go generate`
 // in the wasm directory; it needs Go and wabt's wat2wasm.
 package main
 
@@ -23,6 +24,9 @@ func main() {
 
 func run(ctx context.Context) error {
 	if err := guestbuild.Builtin(ctx, ".", guestbuild.BuiltinFile); err != nil {
+		return err
+	}
+	if err := guestbuild.WAT(ctx, guestbuild.EqualizerSource, guestbuild.EqualizerFile); err != nil {
 		return err
 	}
 	wats, err := filepath.Glob("testdata/*.wat")

@@ -22,6 +22,13 @@ const GuestPackage = "./builtin/guest"
 // package directory.
 const BuiltinFile = "builtin/builtin.wasm"
 
+// EqualizerSource and EqualizerFile are the hand-written equalizer module,
+// text and assembled, relative to the wasm package directory.
+const (
+	EqualizerSource = "builtin/equalizer/equalizer.wat"
+	EqualizerFile   = "builtin/equalizer/equalizer.wasm"
+)
+
 // Builtin builds the guest module from the wasm package directory dir into
 // out. The build is reproducible: the same sources and Go toolchain give the
 // same bytes whatever the checkout path and the caller's environment
