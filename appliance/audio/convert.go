@@ -32,8 +32,8 @@ type converter struct {
 	src    native
 	f      Format
 	mix    [][2]float32 // per source channel: gain into left, right
-	nbuf   []float32    // native samples
-	sbuf   []float32    // stereo samples waiting for the resampler
+	nbuf   []float32    // native samples, when not stereo
+	sbuf   []float32    // stereo samples waiting for the resampler, when resampling
 	soff   int          // consumed prefix of sbuf
 	rs     *Resampler   // nil at 48 kHz
 	eof    bool
@@ -43,15 +43,13 @@ type converter struct {
 
 func newConverter(src native) *converter {
 	f := src.format()
-	c := &converter{
-		src:  src,
-		f:    f,
-		mix:  downmix(f.Channels, f.Codec),
-		nbuf: make([]float32, nativeChunk*f.Channels),
-		sbuf: make([]float32, 0, nativeChunk*2),
+	c := &converter{src: src, f: f, mix: downmix(f.Channels, f.Codec)}
+	if f.Channels != 2 { // stereo is read straight into the caller's buffer
+		c.nbuf = make([]float32, nativeChunk*f.Channels)
 	}
 	if f.SampleRate != SampleRate {
 		c.rs = NewResampler(f.SampleRate)
+		c.sbuf = make([]float32, 0, nativeChunk*2)
 	}
 	return c
 }
@@ -110,17 +108,22 @@ func (c *converter) readStereo(dst []float32) (int, error) {
 	n := 0
 	for n < len(dst) {
 		want := min((len(dst)-n)/2, nativeChunk) * ch
-		k, err := c.src.read(c.nbuf[:want])
+		var buf []float32
+		if ch == 2 {
+			buf = dst[n : n+want] // straight in, no copy
+		} else {
+			buf = c.nbuf[:want]
+		}
+		k, err := c.src.read(buf)
 		frames := k / ch
-		src := c.nbuf[:frames*ch]
+		src := buf[:frames*ch]
 		out := dst[n : n+2*frames]
 		switch ch {
 		case 1:
 			for i, v := range src {
 				out[2*i], out[2*i+1] = v, v
 			}
-		case 2:
-			copy(out, src)
+		case 2: // in place
 		default:
 			for i := range frames {
 				var l, r float32

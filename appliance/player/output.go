@@ -23,13 +23,16 @@ const (
 	fifoCap = 6 * frameLen
 )
 
+// silentFrame primes an encoder whose listener heard nothing; never
+// written.
+var silentFrame [frameLen]float32
+
 // output is the state of the 20 ms path; guarded by the player's mu.
 type output struct {
 	enc      *audio.Encoder
 	mix      []float32 // one frame
-	a, b     []float32 // the two sides of a crossfade
+	in       []float32 // the incoming side of a crossfade (the outgoing is mixed in place)
 	framed   []float32 // re-framed filter output
-	zeros    []float32
 	prev     []float32 // PCM of the last packet sent (encoder priming)
 	fifo     []float32 // filter output waiting to be framed
 	frame    []float32 // the frame being built (mix or framed)
@@ -72,9 +75,9 @@ func (o *output) alloc(cfg audio.EncoderConfig, filter bool) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]float32, 6*frameLen)
-	o.mix, o.a, o.b = buf[:frameLen:frameLen], buf[frameLen:2*frameLen:2*frameLen], buf[2*frameLen:3*frameLen:3*frameLen]
-	o.framed, o.zeros, o.prev = buf[3*frameLen:4*frameLen:4*frameLen], buf[4*frameLen:5*frameLen:5*frameLen], buf[5*frameLen:]
+	buf := make([]float32, 4*frameLen)
+	o.mix, o.in = buf[:frameLen:frameLen], buf[frameLen:2*frameLen:2*frameLen]
+	o.framed, o.prev = buf[2*frameLen:3*frameLen:3*frameLen], buf[3*frameLen:]
 	o.enc = enc // its state is silence, as after priming with zeros
 	return nil
 }
@@ -579,7 +582,7 @@ func (p *Player) mixFrame(dst []float32) int {
 func (p *Player) fadeMix(dst []float32) int {
 	o := &p.out
 	f := &p.fade
-	a, b := o.a[:len(dst)], o.b[:len(dst)]
+	a, b := dst, o.in[:len(dst)] // a is mixed in place
 	na := 0
 	if f.from != nil {
 		na = f.from.readPCM(a)
@@ -675,7 +678,7 @@ func (p *Player) encode(buf []byte) int {
 		// The listener's decoder last got a packet of the source (or
 		// nothing): run the encoder over what it heard (the packet's
 		// PCM) or silence, so that its look-ahead holds the right audio.
-		primer := o.zeros
+		primer := silentFrame[:]
 		if o.lastPkt && o.prevOK {
 			primer = o.prev
 		}
