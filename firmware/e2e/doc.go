@@ -29,6 +29,10 @@
 //     HELLO, sources resolved (Ogg Opus through the static libopus), a join
 //     of the fake Discord voice server (voicetest), and (once the player
 //     is wired) a tone heard there.
+//   - TestFiltersUnderQEMU cross-builds package wasm's tests for arm64
+//     and armv7 and runs the filter tests under qemu-user: wazero's arm64
+//     compiler (NEON for the equalizer's SIMD) and its interpreter (armv7)
+//     must give what the filters give natively.
 //   - TestUnitFile checks the unit with systemd-analyze verify and its
 //     offline security score; TestPackages inspects the three .debs;
 //     TestDebUpgradeKeepsState installs, upgrades, removes and purges the
