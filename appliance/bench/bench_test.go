@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/discodo-go/discodo/appliance/audio"
+	"github.com/discodo-go/discodo/wasm"
 )
 
 // The test binary doubles as the sink process: StartSinkProcess runs it
@@ -234,5 +235,28 @@ func TestFits(t *testing.T) {
 	}
 	if strings.Contains(got, "passthrough") {
 		t.Errorf("a fit from one point: %q", got)
+	}
+}
+
+// TestMeasureFiltersSmoke: every built-in and the chain of all ten are
+// measured, in rounds, with figures that make sense.
+func TestMeasureFiltersSmoke(t *testing.T) {
+	ctx := context.Background()
+	h, err := wasm.New(ctx, wasm.Config{CallBudget: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	res, err := MeasureFilters(ctx, h, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 11 || res[10].Name != "all ten, chained" {
+		t.Fatalf("results: %+v", res)
+	}
+	for _, r := range res {
+		if r.Frames != 50 || r.Best <= 0 || r.Best > r.Worst || r.Mean > r.Worst || r.P99 > r.Worst {
+			t.Errorf("%s: %+v", r.Name, r)
+		}
 	}
 }
