@@ -24,6 +24,7 @@ func TestFiltersUnderQEMU(t *testing.T) {
 	}
 	for _, target := range []struct{ arch, goarch, goarm string }{{"arm64", "arm64", ""}, {"armhf", "arm", "7"}} {
 		t.Run(target.arch, func(t *testing.T) {
+			t.Parallel() // the two builds and emulations overlap
 			needTools(t, qemu[target.arch])
 			bin := filepath.Join(t.TempDir(), "wasm.test")
 			build := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "test", "-c", "-o", bin, "./wasm")
