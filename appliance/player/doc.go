@@ -228,9 +228,11 @@
 // What a player holds follows what it does (BenchmarkPlayerMemory: Go
 // heap per player, without the voice connection):
 //
-//   - Idle: ≈ 14 KB. The encoder (48 KB) and the mixing buffers (46 KB,
-//     46 KB more with a filter) are made by the first source that decodes
-//     and dropped when no source is open; a passthrough player has none.
+//   - Idle: ≈ 14 KB. The encoder (48 KB) and the mixing buffers (31 KB:
+//     the mix, the incoming side of a crossfade, the re-framed filter
+//     output and the last packet's PCM; 46 KB more with a filter) are made
+//     by the first source that decodes and dropped when no source is open;
+//     a passthrough player has none.
 //   - Each open source has a ring of 20 ms units, 60 ms deep while it is
 //     prepared ahead of its turn (prepUnits), 200 ms (readAhead) once it
 //     is audible, and BufferLimit once it showed that it can stall: a
@@ -241,7 +243,8 @@
 //     for a source that decodes, so a passthrough source gets it when
 //     lockstep starts (TestRingDepth). Its packet reader keeps 8 KB of
 //     input and its largest Ogg page (package audio); a decoder keeps
-//     16 KB of input.
+//     16 KB of input (and no sample buffer for stereo at 48 kHz: the
+//     converter decodes into the ring).
 //
 // Why 200 ms and not seconds: a local file refills it in microseconds,
 // and an HTTP source's next seconds already wait in the kernel's socket
@@ -251,15 +254,15 @@
 // half free (every 100 ms), not after every frame.
 //
 // Measured (BenchmarkPlayerMemory, Go heap): idle ≈ 14 KB; passthrough
-// ≈ 59 KB, ≈ 103 KB while the next source is prepared; decoding (WAV)
-// and encoding ≈ 239 KB, ≈ 307 KB while the next is prepared (its
+// ≈ 60 KB, ≈ 102 KB while the next source is prepared; decoding (WAV)
+// and encoding ≈ 206 KB, ≈ 256 KB while the next is prepared (its
 // decoder and 60 ms ring). A source that reached BufferLimit (5 s) holds
 // 1.9 MB of PCM, or ≈ 80 KB of packets. With the voice connection
 // (discodo bench, RSS per player): passthrough 1.13 MB with the first
 // design (a 5 s PCM ring per source), ≈ 190 KB now; encoded (complexity
-// 10) 4.1 MB, ≈ 290 KB in the first seconds and ≈ 440 KB over whole
-// tracks (the next source prepared, garbage from the last one, and the
-// collector's headroom: Go collects when the heap has doubled).
+// 10) 4.1 MB, 285–300 KB in the first 15 s and 408–440 KB once the heap
+// reached its first collection (the garbage up to the next collection,
+// stacks, the collector's metadata: README, "Performance").
 //
 // # Why is BUFFERLIMIT a bound, not a depth?
 //
