@@ -245,9 +245,7 @@ func peakBits(s []float32) uint32 {
 // directShape is distort in one pass for sin and cos arguments within
 // ±π/2 and no tan: x·(so + sin(ss·x))·(co + cos(cs·x)), then offset, scale
 // and the clamp. One loop instead of four (convert, sin, cos, shape) and
-// one check of the arguments (directOK) instead of one per term. (The
-// builtin min and max for the clamp were slower than the switch: Go
-// compiles their NaN and signed-zero rules into branches.)
+// one check of the arguments (directOK) instead of one per term.
 //
 //go:noinline
 func directShape(s []float32, ss, so, cs, co, offset, scale float64) {
@@ -259,16 +257,7 @@ func directShape(s []float32, ss, so, cs, co, offset, scale float64) {
 		b2 := b * b
 		w := x * (so + sinTaylor(a, a2))
 		w *= co + cosTaylor(b2)
-		y := offset + scale*w
-		switch {
-		case y > 1:
-			y = 1
-		case y < -1:
-			y = -1
-		case y != y: // NaN
-			y = 0
-		}
-		s[i] = float32(y)
+		s[i] = clampSample(offset + scale*w)
 	}
 }
 
@@ -288,15 +277,21 @@ func cosTaylor(x2 float64) float64 {
 func shape(s []float32, w []float64, offset, scale float64) {
 	w = w[:len(s)]
 	for i, v := range w {
-		y := offset + scale*v
-		switch {
-		case y > 1:
-			y = 1
-		case y < -1:
-			y = -1
-		case y != y: // NaN
-			y = 0
-		}
-		s[i] = float32(y)
+		s[i] = clampSample(offset + scale*v)
 	}
+}
+
+// clampSample is y limited to [−1, 1], NaN as 0. (A switch: Go's builtin
+// min and max compile their NaN and signed-zero rules into branches.) It
+// inlines.
+func clampSample(y float64) float32 {
+	switch {
+	case y > 1:
+		y = 1
+	case y < -1:
+		y = -1
+	case y != y: // NaN
+		y = 0
+	}
+	return float32(y)
 }
