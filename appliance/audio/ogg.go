@@ -302,17 +302,6 @@ func (o *oggReader) skipContinued() {
 	}
 }
 
-// lastOnPage reports whether the packet just returned was the last one
-// completing on the current page.
-func (o *oggReader) lastOnPage() bool {
-	for _, l := range o.hdr.lacing[o.seg:o.hdr.nseg] {
-		if l < 255 {
-			return false
-		}
-	}
-	return true
-}
-
 // skipPacketsOnPage consumes every packet that completes on the current
 // page, keeping a trailing packet that continues on the next page. After
 // it, the next packet starts at the page's granule position.

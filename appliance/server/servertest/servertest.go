@@ -125,7 +125,6 @@ type Client struct {
 	t      testing.TB
 	conn   *gws.Conn
 	frames chan Frame
-	raw    chan []byte
 	closed chan struct{}
 
 	mu        sync.Mutex

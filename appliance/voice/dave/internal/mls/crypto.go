@@ -210,14 +210,6 @@ func DecryptWithLabel(priv HPKEPrivateKey, label string, context []byte, ct HPKE
 
 func publicKeyBytes(k HPKEPrivateKey) []byte { return k.PublicKey().Bytes() }
 
-func privateKeyBytes(k HPKEPrivateKey) []byte {
-	b, err := k.Bytes()
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 func aeadSeal(key, nonce, plaintext []byte) []byte {
 	c, _ := aes.NewCipher(key)
 	g, _ := cipher.NewGCM(c)

@@ -67,13 +67,6 @@ func verifyPublic(m *PublicMessage, pub []byte, ctx *GroupContext) error {
 	return VerifyWithLabel(pub, "FramedContentTBS", framedContentTBS(WireFormatPublicMessage, &m.Content, ctx), m.Signature)
 }
 
-// membershipTag is MAC(membership_key, AuthenticatedContentTBM) (§6.2).
-func membershipTag(m *PublicMessage, membershipKey []byte, ctx *GroupContext) []byte {
-	tbm := framedContentTBS(WireFormatPublicMessage, &m.Content, ctx)
-	tbm = append(tbm, encode(m.marshalAuth)...)
-	return mac(membershipKey, tbm)
-}
-
 // SignExternalProposal builds and signs an external sender's proposal
 // (§12.1.8.1): sender type external, no membership tag, no GroupContext
 // in the signed content.

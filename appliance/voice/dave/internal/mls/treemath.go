@@ -78,17 +78,6 @@ func directPath(x, n uint32) []uint32 {
 	return d
 }
 
-// copath lists the siblings of x and of its ancestors below the root.
-func copath(x, n uint32) []uint32 {
-	r := root(n)
-	var c []uint32
-	for x != r {
-		c = append(c, sibling(x))
-		x = parent(x)
-	}
-	return c
-}
-
 // isInSubtree reports whether node x lies in the subtree rooted at node a.
 func isInSubtree(a, x uint32) bool {
 	k := level(a)
