@@ -34,8 +34,8 @@
 //     run (its CPU clock; the median over the run; its CPU time is taken
 //     out of the node's), and the node's overhead: CPU per stream over
 //     that, minus one;
-//   - send deviation: how late each packet left against its slot of the
-//     20 ms grid, from voice.Config.ObserveSend (a lock-free histogram of
+//   - send deviation: how far from its slot of the 20 ms grid each packet
+//     left, early or late, from voice.Config.ObserveSend (a lock-free histogram of
 //     10 µs buckets): p50, p99, max;
 //   - deficit (voice.Stats.Skipped: slots skipped after a stall of 20 ms or
 //     more), nulled (player underruns), late (slots started ≥ 5 ms late);

@@ -50,7 +50,7 @@ func formatTable(results []Result) string {
 	}
 	b.WriteString("\nCPU: the process's user+system time over the measured wall time (the fake voice server runs in its own process unless marked). " +
 		"libopus alone: the CPU time the players' encoders spent inside libopus per frame during the measurement (the encoding thread's CPU clock around each call; audio.EncodeMeter). " +
-		"p50/p99/max: how late each packet left against its slot of the 20 ms grid (voice send loop), to 10 µs. " +
+		"p50/p99/max: how far from its slot of the 20 ms grid each packet left, early or late (voice send loop), to 10 µs. " +
 		"deficit: grid slots skipped after stalls; nulled: slots a playing player had nothing ready; late: slots started ≥ 5 ms late. " +
 		"per player: (RSS active − RSS idle) / streams. preempted/s: involuntary context switches of the node's threads.\n")
 	return b.String()

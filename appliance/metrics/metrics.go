@@ -4,9 +4,9 @@
 // Gauges and counters are read from appliance.Node.Snapshot at scrape time
 // (a custom collector), so the node keeps no Prometheus types and pays
 // nothing between scrapes. Two histograms are observed as things happen:
-// how late each voice packet left against its 20 ms slot (from the voice
-// send loop, lock-free and allocation-free) and how long each store
-// commit took.
+// how far from its 20 ms slot each voice packet left, early or late (from
+// the voice send loop, lock-free and allocation-free) and how long each
+// store commit took.
 package metrics
 
 import (
@@ -35,7 +35,7 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		sendDev: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "discodo_send_deviation_seconds",
-			Help:    "How late each voice packet left against its slot of the 20 ms grid.",
+			Help:    "How far from its slot of the 20 ms grid each voice packet left, early or late.",
 			Buckets: []float64{.00025, .0005, .001, .002, .005, .01, .02},
 		}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{

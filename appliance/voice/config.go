@@ -53,8 +53,9 @@ type Config struct {
 	OnEvent func(Event)
 
 	// ObserveSend, when set, is called from the send loop after each
-	// packet with how late it left against its slot of the 20 ms grid
-	// (metrics). It must be cheap and must not block or allocate.
+	// packet with how far from its slot of the 20 ms grid it left, early
+	// or late (the loop aims timerLead early: see sender.go), for metrics.
+	// It must be cheap and must not block or allocate.
 	ObserveSend func(deviation time.Duration)
 
 	// Logger defaults to discarding.

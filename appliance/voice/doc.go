@@ -65,7 +65,9 @@
 // # Send path
 //
 // The send loop keeps an absolute grid: slot n is due at start + n·20 ms.
-// A wake-up less than a slot late sends at once; after a stall of a slot
+// Its timer is set 0.5 ms early (timerLead), because Go's timers on Linux
+// fire 0–1 ms late: packets then leave within about ±0.5 ms of their slot
+// rather than 0–1 ms after it. A wake-up less than a slot late sends at once; after a stall of a slot
 // or more the passed slots are skipped (Stats.Skipped) and the loop waits
 // for the next boundary, so packets never leave in a burst. Speaking (op 5,
 // flag 1) goes out before the first audio packet; when the source returns

@@ -458,6 +458,7 @@ func (s *socket) startSending() {
 		},
 		stats:   &c.ctrs,
 		observe: c.cfg.ObserveSend,
+		lead:    timerLead,
 		log:     c.log,
 	})
 	wg.Go(func() { done <- loop.run(ctx) })

@@ -164,6 +164,48 @@ func TestSendLoopGrid(t *testing.T) {
 	})
 }
 
+// TestSendLoopLead: with the timer lead the connections use, every packet
+// after the first leaves timerLead before its slot (the first at once), the
+// deviation observed is |actual − slot|, and no slot is counted late or
+// skipped.
+func TestSendLoopLead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &scriptSource{script: make([]int, 20)}
+		for i := range src.script {
+			src.script[i] = 100
+		}
+		rec := &recorder{}
+		l, ctrs := newTestLoop(t, src, rec, nil)
+		l.lead = timerLead
+		var mu sync.Mutex
+		var seen []time.Duration
+		l.observe = func(d time.Duration) { mu.Lock(); seen = append(seen, d); mu.Unlock() }
+		start := time.Now()
+		runLoop(t, l, 500*time.Millisecond)
+		pkts := rec.packets()
+		if len(pkts) != 20+silenceFrames {
+			t.Fatalf("%d packets, want %d", len(pkts), 20+silenceFrames)
+		}
+		for i, p := range pkts {
+			want := start.Add(time.Duration(i)*FrameInterval - timerLead)
+			if i == 0 {
+				want = start
+			}
+			if !p.at.Equal(want) {
+				t.Errorf("packet %d at %v, want %v", i, p.at.Sub(start), want.Sub(start))
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != len(pkts) || seen[0] != 0 || seen[1] != timerLead {
+			t.Errorf("observed %v", seen)
+		}
+		if ctrs.late.Load() != 0 || ctrs.skipped.Load() != 0 {
+			t.Errorf("late %d skipped %d", ctrs.late.Load(), ctrs.skipped.Load())
+		}
+	})
+}
+
 // TestSendLoopSkipsAfterStall: a source that stalls 70 ms costs the slots
 // that passed; nothing is sent in a burst and the grid stays absolute.
 func TestSendLoopSkipsAfterStall(t *testing.T) {
