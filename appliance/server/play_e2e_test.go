@@ -252,3 +252,45 @@ func TestSameTagTwice(t *testing.T) {
 		t.Fatalf("the second entry with the same tag is not current: %+v", st)
 	}
 }
+
+// TestEqualizerHeardThroughTheNode: the built-in equalizer (the SIMD
+// module) changes what the bot's channel hears, live: a 1 kHz tone, then
+// the 1 kHz band at −0.25 (removed), then no filter again.
+func TestEqualizerHeardThroughTheNode(t *testing.T) {
+	media := t.TempDir()
+	os.WriteFile(filepath.Join(media, "a1000.wav"), wav(6, 1000), 0o644)
+	p := startPlaying(t, media, appliance.Config{}, "")
+	fake := voicetest.New(t, voicetest.Options{})
+	p.join(t, fake)
+	if status, b := p.do(t, "POST", "/loadSource", `{"query":"a1000.wav"}`); status != 200 {
+		t.Fatalf("loadSource: %d %s", status, b)
+	}
+	p.c.Expect("SOURCE_START")
+	level := func(what, filter string) float64 {
+		t.Helper()
+		if status, b := p.do(t, "POST", "/options", filter); status != 200 {
+			t.Fatalf("%s: options %s: %d %s", what, filter, status, b)
+		}
+		time.Sleep(300 * time.Millisecond) // heard from the next frame; the band settles
+		n := len(fake.Session().PCM())
+		pcm := heard(t, fake, time.Duration(n/96)*time.Millisecond+700*time.Millisecond)
+		return voicetest.Level(pcm[n:], 1000)
+	}
+	plain := level("before", `{"filter":{}}`)
+	silent := fake.Session().SilenceFrames()
+	cut := level("1 kHz band removed", `{"filter":{"equalizer":{"gains":{"8":-0.25}}}}`)
+	back := level("after", `{"filter":{}}`)
+	if got := fake.Session().SilenceFrames(); got != silent {
+		t.Errorf("%d silence frames while the band was removed: the player stopped", got-silent)
+	}
+	t.Logf("1 kHz: %.3f, with the band removed %.4f (%.1f dB), without the filter again %.3f", plain, cut, 20*math.Log10(cut/plain), back)
+	if plain < 0.3 || back < 0.3 {
+		t.Errorf("the tone at %.3f before and %.3f after the filter, want ≥ 0.3", plain, back)
+	}
+	if cut > plain/20 {
+		t.Errorf("with the 1 kHz band removed the tone is at %.4f, want below %.4f (−26 dB)", cut, plain/20)
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Fatalf("violations: %v", v)
+	}
+}
