@@ -31,7 +31,8 @@
 ;;     192  centres: 15 f64 (Hz)
 ;;     320  coefficients: 8 pairs × 64 bytes: b, e1, e2, 4g (f32x4 each);
 ;;          the lanes of pair p are band 2p left, right, band 2p+1 left,
-;;          right; band 15 does not exist and stays 0
+;;          right; a band that is off (and band 15, which does not exist)
+;;          gets the zero filter, e1 = 2, e2 = −1
 ;;     832  state: 8 pairs × 32 bytes: y[n−1], y[n−2] (f32x4, lanes as above)
 ;;    1088  input history: x[n−1], x[n−2] (f32x4: left, right, left, right)
 ;;    1120  active pairs: up to 8 i32, each the pair's state offset (p·32;
@@ -200,9 +201,12 @@
                       (i32.ne (i32.load offset=1116 (i32.shl (global.get $pairs) (i32.const 2))) (local.get $p)))
             (then
               (i32.store offset=1120 (i32.shl (global.get $pairs) (i32.const 2)) (local.get $p))
-              (global.set $pairs (i32.add (global.get $pairs) (i32.const 1)))))))
+              (global.set $pairs (i32.add (global.get $pairs) (i32.const 1))))))
+        (else ;; off: the zero filter (b, a1, a2 = 0), whatever its state
+          (call $lane (local.get $band) (i32.const 16) (f32.const 2))
+          (call $lane (local.get $band) (i32.const 32) (f32.const -1))))
       (local.set $band (i32.add (local.get $band) (i32.const 1)))
-      (br_if $bands (i32.lt_u (local.get $band) (i32.const 15))))
+      (br_if $bands (i32.lt_u (local.get $band) (i32.const 16)))) ;; 15: the lanes no band uses
     (global.set $dirty (i32.const 0)))
 
   ;; history keeps x[n−1] and x[n−2] through frames that run no band, so
