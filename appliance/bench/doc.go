@@ -29,14 +29,15 @@
 //
 //   - CPU: the process's user+system time (getrusage) over wall time, in
 //     cores and in % of one core per stream;
-//   - libopus alone: one 20 ms frame of the same audio encoded with the
-//     same settings every 20 ms on one locked thread while the streams
-//     run (its CPU clock; the median over the run; its CPU time is taken
-//     out of the node's), and the node's overhead: CPU per stream over
-//     that, minus one;
+//   - libopus alone: the CPU time the players' own encoders spend inside
+//     libopus per frame while the streams run (audio.EncodeMeter: the
+//     encoding thread's CPU clock around each call), and the node's
+//     overhead: CPU per stream over that, minus one (timed alone on an
+//     idle machine libopus reads 10–30 % cheaper, which flattered the
+//     overhead: the first harness did that);
 //   - send deviation: how far from its slot of the 20 ms grid each packet
-//     left, early or late, from voice.Config.ObserveSend (a lock-free histogram of
-//     10 µs buckets): p50, p99, max;
+//     left, early or late, from voice.Config.ObserveSend (a lock-free
+//     histogram of 10 µs buckets): p50, p99, max;
 //   - deficit (voice.Stats.Skipped: slots skipped after a stall of 20 ms or
 //     more), nulled (player underruns), late (slots started ≥ 5 ms late);
 //   - memory: VmRSS before the streams (harness warmed up, after a GC) and
@@ -44,6 +45,11 @@
 //   - the machine: load average, the cores the whole machine kept busy
 //     (/proc/stat), softirq and steal time, the sink's CPU, and how often
 //     the kernel preempted the node's threads.
+//
+// `bench filters` runs each built-in WASM filter, and all ten chained,
+// through wasm.Chain.Process on one locked thread, in five interleaved
+// rounds; its verdict reads each filter's quietest round, since on a
+// shared VM whole seconds run at half speed.
 //
 // Run, MeasureFilters and MeasureLatency are the same measurements as
 // functions; Main is the command line.
