@@ -1,7 +1,8 @@
 // Package wasm runs audio filters as sandboxed WebAssembly modules: the
 // host side of the filter ABI (/work/shared/spec/wasm-filter-abi.md) on
-// wazero, and the ten built-in filters Lavalink users know, compiled from Go
-// to one embedded WebAssembly module.
+// wazero, and the ten built-in filters Lavalink users know, in two embedded
+// WebAssembly modules: nine compiled from Go, and the equalizer written by
+// hand in WebAssembly text for SIMD (see "Why two modules for ten filters").
 //
 // # Basics
 //
