@@ -41,6 +41,22 @@ func startPlaying(t *testing.T, media string, cfg appliance.Config, dbPath strin
 	return p
 }
 
+// playMedia writes files into a media dir, starts a node on it and joins
+// the bot to a new fake voice server.
+func playMedia(t *testing.T, files map[string][]byte) (*playing, *voicetest.Server) {
+	t.Helper()
+	media := t.TempDir()
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(media, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startPlaying(t, media, appliance.Config{}, "")
+	fake := voicetest.New(t, voicetest.Options{})
+	p.join(t, fake)
+	return p, fake
+}
+
 func (p *playing) join(t *testing.T, fake *voicetest.Server) {
 	t.Helper()
 	p.fake = fake
@@ -84,12 +100,7 @@ func heard(t *testing.T, fake *voicetest.Server, d time.Duration) []int16 {
 }
 
 func TestPlaybackThroughTheNode(t *testing.T) {
-	media := t.TempDir()
-	os.WriteFile(filepath.Join(media, "a440.wav"), wav(3, 440), 0o644)
-	os.WriteFile(filepath.Join(media, "b880.wav"), wav(3, 880), 0o644)
-	p := startPlaying(t, media, appliance.Config{}, "")
-	fake := voicetest.New(t, voicetest.Options{})
-	p.join(t, fake)
+	p, fake := playMedia(t, map[string][]byte{"a440.wav": wav(3, 440), "b880.wav": wav(3, 880)})
 
 	status, b := p.do(t, "POST", "/loadSource", `{"query":"a440.wav"}`)
 	if status != 200 {
@@ -165,12 +176,7 @@ func TestPlaybackThroughTheNode(t *testing.T) {
 }
 
 func TestBadSourcesYieldTracebackAndTheNext(t *testing.T) {
-	media := t.TempDir()
-	os.WriteFile(filepath.Join(media, "junk.wav"), []byte("RIFF not really a wav file at all"), 0o644)
-	os.WriteFile(filepath.Join(media, "good.wav"), wav(2, 440), 0o644)
-	p := startPlaying(t, media, appliance.Config{}, "")
-	fake := voicetest.New(t, voicetest.Options{})
-	p.join(t, fake)
+	p, fake := playMedia(t, map[string][]byte{"junk.wav": []byte("RIFF not really a wav file at all"), "good.wav": wav(2, 440)})
 	p.do(t, "POST", "/putSource", `{"source":[{"url":"junk.wav","tag":"junk"},{"url":"http://127.0.0.1:9/dead.wav","tag":"dead"},{"url":"good.wav","tag":"good"}]}`)
 	var tags []string
 	for range 2 {
@@ -239,11 +245,7 @@ func TestRestartContinuesFromTheCheckpoint(t *testing.T) {
 // song posts the same AudioData again): the second stays current after the
 // first stops.
 func TestSameTagTwice(t *testing.T) {
-	media := t.TempDir()
-	os.WriteFile(filepath.Join(media, "a.wav"), wav(1, 440), 0o644)
-	p := startPlaying(t, media, appliance.Config{}, "")
-	fake := voicetest.New(t, voicetest.Options{})
-	p.join(t, fake)
+	p, _ := playMedia(t, map[string][]byte{"a.wav": wav(1, 440)})
 	p.do(t, "POST", "/putSource", `{"source":[{"url":"a.wav","tag":"loop"},{"url":"a.wav","tag":"loop"}]}`)
 	p.c.Expect("SOURCE_START")
 	p.c.Expect("SOURCE_START")
@@ -257,11 +259,7 @@ func TestSameTagTwice(t *testing.T) {
 // module) changes what the bot's channel hears, live: a 1 kHz tone, then
 // the 1 kHz band at −0.25 (removed), then no filter again.
 func TestEqualizerHeardThroughTheNode(t *testing.T) {
-	media := t.TempDir()
-	os.WriteFile(filepath.Join(media, "a1000.wav"), wav(6, 1000), 0o644)
-	p := startPlaying(t, media, appliance.Config{}, "")
-	fake := voicetest.New(t, voicetest.Options{})
-	p.join(t, fake)
+	p, fake := playMedia(t, map[string][]byte{"a1000.wav": wav(6, 1000)})
 	if status, b := p.do(t, "POST", "/loadSource", `{"query":"a1000.wav"}`); status != 200 {
 		t.Fatalf("loadSource: %d %s", status, b)
 	}

@@ -134,7 +134,7 @@ func (s *sendLoop) run(ctx context.Context) error {
 			return err
 		}
 		if s.observe != nil && s.stats.frames.Load()+s.stats.silence.Load() != sent {
-			s.observe(abs(time.Since(due)))
+			s.observe(time.Since(due).Abs())
 		}
 		if n%keepAliveSlots == keepAliveSlots-1 {
 			s.sendKeepAlive()
@@ -209,13 +209,6 @@ func (s *sendLoop) send(payload []byte) error {
 		}
 	}
 	return nil
-}
-
-func abs(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
 
 // rare reports whether the n-th occurrence of a per-frame problem is

@@ -42,6 +42,15 @@ func (s *scriptSource) NextFrame(buf []byte) int {
 	return n
 }
 
+// steady plays n frames of 100 bytes, then nothing.
+func steady(n int) *scriptSource {
+	src := &scriptSource{script: make([]int, n)}
+	for i := range src.script {
+		src.script[i] = 100
+	}
+	return src
+}
+
 // sent is one thing the send loop did, in order.
 type sent struct {
 	at       time.Time
@@ -141,10 +150,7 @@ func runLoop(t *testing.T, l *sendLoop, d time.Duration) {
 // TestSendLoopGrid: every packet leaves exactly on start + n·20 ms.
 func TestSendLoopGrid(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src := &scriptSource{script: make([]int, 50)}
-		for i := range src.script {
-			src.script[i] = 100
-		}
+		src := steady(50)
 		rec := &recorder{}
 		l, ctrs := newTestLoop(t, src, rec, nil)
 		start := time.Now()
@@ -170,10 +176,7 @@ func TestSendLoopGrid(t *testing.T) {
 // skipped.
 func TestSendLoopLead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src := &scriptSource{script: make([]int, 20)}
-		for i := range src.script {
-			src.script[i] = 100
-		}
+		src := steady(20)
 		rec := &recorder{}
 		l, ctrs := newTestLoop(t, src, rec, nil)
 		l.lead = timerLead
